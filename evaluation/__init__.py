@@ -1,0 +1,1 @@
+"""Generation, scoring and reporting."""

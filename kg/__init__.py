@@ -1,0 +1,1 @@
+"""Corpus loading and the concept knowledge graph built from it (train split only)."""

@@ -1,0 +1,1 @@
+"""Prompt construction: the original work's seed prompt, chat prompts, and graph prompts."""

@@ -1,0 +1,1 @@
+"""One module per verb; each reads top to bottom as the steps it runs."""

@@ -1,0 +1,68 @@
+"""Every file under conf/ composes against its schema; typos fail naming the key."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from studyllama import CONF_DIR
+from studyllama.config import register
+
+register()
+VERBS = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
+GROUP_OPTIONS = sorted((p.parent.name, p.stem) for p in CONF_DIR.glob("*/*.yaml")
+                       if p.parent.name not in ("experiment", "hydra"))
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def _compose(verb, overrides=()):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=verb, overrides=list(overrides))
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_config_composes(verb):
+    cfg = _compose(verb)
+    assert cfg.model.name == "smollm2_135m"
+
+
+@pytest.mark.parametrize("group,option", GROUP_OPTIONS)
+def test_every_group_option_composes(group, option):
+    cfg = _compose("eval", [f"{group}={option}"])
+    assert cfg[group].name == option
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(experiment):
+    _compose("eval", [f"+experiment={experiment}"])
+
+
+def test_typo_in_key_fails_naming_the_key():
+    with pytest.raises(ConfigCompositionException) as e:
+        _compose("eval", ["eval.max_new_tokenz=5"])
+    assert "max_new_tokenz" in str(e.value.__cause__ or e.value)
+
+
+def test_wrong_type_fails_naming_the_key():
+    with pytest.raises((ConfigCompositionException, ValidationError)) as e:
+        _compose("eval", ["eval.batch_size=many"])
+    assert "batch_size" in str(e.value.__cause__ or e.value)
+
+
+def test_typo_inside_a_group_file_fails(tmp_path):
+    conf = tmp_path / "conf"
+    import shutil
+
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "model" / "broken.yaml").write_text("defaults:\n  - schema_model\nname: broken\nsorce: hf\n")
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        with pytest.raises((ConfigCompositionException, ConfigKeyError)) as e:
+            compose(config_name="eval", overrides=["model=broken"])
+    assert "sorce" in str(e.value.__cause__ or e.value)
+
+
+def test_data_paths_resolve_to_the_repository():
+    cfg = _compose("eval")
+    assert Path(cfg.data.path) == CONF_DIR.parent / "data" / "corpus"
