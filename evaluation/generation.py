@@ -9,8 +9,9 @@ inventing them. Each answer records its finish reason: ``eos``, ``stop`` or ``le
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -69,6 +70,9 @@ def generate(
     top_p: float = 1.0,
     progress: bool = True,
     on_batch: Callable[[list[int], list[Generation]], None] | None = None,
+    condition: Callable[[list[int]], ContextManager] | None = None,
+    cache_implementation: str | None = None,
+    min_new_tokens: int = 0,
 ) -> list[Generation]:
     """Answer ``prompts`` in length-sorted, left-padded batches.
 
@@ -77,6 +81,12 @@ def generate(
             already contain their special tokens. Default False.
         on_batch: called after each batch with the prompts' original indices and their
             generations, so a caller can write results as they come (resumable runs).
+        condition: given a batch's prompt indices, the context its generation runs in
+            (method=adapter_gnn: the adapter conditioned on those questions' subgraphs).
+        cache_implementation: ``None`` (dynamic KV cache) or ``"static"``: a preallocated
+            cache, with which transformers compiles the decoding step (CUDA graphs on GPU).
+            Use one large batch with it: each new batch shape compiles again.
+        min_new_tokens: force at least this many tokens (benchmarks: a fixed workload).
 
     Returns:
         One :class:`Generation` per prompt, in the order of ``prompts``.
@@ -97,11 +107,13 @@ def generate(
         idx = order[start:start + batch_size]
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
                         add_special_tokens=add_special_tokens).to(device)
-        out = model.generate(
-            **enc, max_new_tokens=max_new_tokens, eos_token_id=sorted(eos_ids), pad_token_id=pad_id,
-            stop_strings=list(stop_strings) or None, tokenizer=tokenizer if stop_strings else None,
-            top_k=None, **sampling,
-        )
+        with condition(idx) if condition else nullcontext():
+            out = model.generate(
+                **enc, max_new_tokens=max_new_tokens, eos_token_id=sorted(eos_ids), pad_token_id=pad_id,
+                stop_strings=list(stop_strings) or None, tokenizer=tokenizer if stop_strings else None,
+                top_k=None, cache_implementation=cache_implementation, min_new_tokens=min_new_tokens or None,
+                **sampling,
+            )
         new = out[:, enc.input_ids.shape[1]:].tolist()  # (B, T_new)
         batch = []
         for row, i in zip(new, idx):

@@ -116,8 +116,13 @@ def corpus_sacrebleu(hyps: Sequence[str], refs: Sequence[str]) -> dict:
     return {"score": score.score, "signature": str(bleu.get_signature())}
 
 
-def score_all(names: Sequence[str], hyps: Sequence[str], refs: Sequence[str]) -> Scores:
-    """Run the named metrics; an unknown name fails listing the known ones."""
+def score_all(names: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
+              options: dict[str, dict] | None = None) -> Scores:
+    """Run the named metrics; an unknown name fails listing the known ones.
+
+    Args:
+        options: keyword arguments per metric name, e.g. ``{"bertscore": {"model_path": ...}}``.
+    """
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise KeyError(f"eval.metrics: unknown metric(s) {unknown}; known: {sorted(METRICS)}")
@@ -126,5 +131,9 @@ def score_all(names: Sequence[str], hyps: Sequence[str], refs: Sequence[str]) ->
         log.warning("%d empty answer(s) score 0 on reference metrics (items %s)", len(empty), empty[:10])
     out: Scores = {}
     for n in names:
-        out.update(METRICS[n](hyps, refs))
+        out.update(METRICS[n](hyps, refs, **(options or {}).get(n, {})))
     return out
+
+
+# Metrics in their own modules register themselves on import (they need register_metric above).
+from evaluation import bertscore, embed_sim, meteor  # noqa: E402,F401

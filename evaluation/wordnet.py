@@ -8,7 +8,10 @@ nltk's downloader cannot run here, so WordNet is looked for in two places, in or
    WordNet 3.0 database files in ``/usr/share/wordnet``. nltk's reader also wants a
    ``lexnames`` file that Debian ships only as a man page (lexnames(5WN)); it is the fixed
    list of WordNet 3.0's 45 lexicographer files, written below. An nltk-style
-   ``corpora/wordnet`` folder of symlinks plus ``lexnames`` is built once in the cache.
+   ``<cache>/nltk_data/corpora/wordnet`` folder (the files copied, ~36 MB, plus
+   ``lexnames``) is built once, and ``<cache>/nltk_data`` is added to ``nltk.data.path``:
+   nltk only opens corpus files that resolve inside its data path, so symlinks to
+   ``/usr/share/wordnet`` would be refused.
 
 WordNet: Miller 1995, https://doi.org/10.1145/219717.219748.
 """
@@ -22,8 +25,6 @@ import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
-
-from models.loading import default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _nltk_wordnet_dir() -> Path | None:
 
 
 def build_from_debian(source: Path, cache_dir: Path) -> Path:
-    """An nltk-style ``corpora/wordnet`` folder (symlinks + ``lexnames``) under ``cache_dir``, built once, atomically."""
+    """An nltk-style ``corpora/wordnet`` folder (copies + ``lexnames``) under ``cache_dir``, built once, atomically."""
     target = cache_dir / "nltk_data" / "corpora" / "wordnet"
     if (target / "lexnames").is_file() and all((target / f).exists() for f in REQUIRED):
         return target
@@ -71,9 +72,9 @@ def build_from_debian(source: Path, cache_dir: Path) -> Path:
     try:
         for name in REQUIRED + OPTIONAL:
             if (source / name).is_file():
-                os.symlink(source / name, tmp / name)
+                shutil.copyfile(source / name, tmp / name)
         (tmp / "lexnames").write_text(lexnames_text())
-        (tmp / "SOURCE").write_text(f"symlinks to {source} (Debian wordnet-base, wordnet-sense-index)\n")
+        (tmp / "SOURCE").write_text(f"copied from {source} (Debian wordnet-base, wordnet-sense-index)\n")
         if target.exists():  # a stale or partial folder from another version
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -95,9 +96,17 @@ def find_wordnet(search_dirs: tuple[str, ...] = DEBIAN_DIRS, cache_dir: str | No
     """
     if use_nltk_path and (found := _nltk_wordnet_dir()) is not None:
         return found
+    import nltk
+
     for d in map(Path, search_dirs):
         if all((d / f).is_file() for f in REQUIRED):
-            return build_from_debian(d, Path(cache_dir).expanduser() if cache_dir else default_cache_dir())
+            from models.loading import default_cache_dir  # here: importing it loads torch
+
+            cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+            folder = build_from_debian(d, cache)
+            if str(cache / "nltk_data") not in nltk.data.path:
+                nltk.data.path.append(str(cache / "nltk_data"))
+            return folder
     return None
 
 

@@ -198,6 +198,23 @@ def _load_folder(folder: Path, device: str, dtype: str, load_in_4bit: bool, quan
     model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     if not load_in_4bit:
         model = model.to(device)
+    align_eos(tok, model)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model.eval(), tok
+
+
+def align_eos(tok, model) -> None:
+    """Make the tokenizer's EOS the token generation stops at.
+
+    Some transformers releases read a GGUF's tokenizer with a different EOS than the model's
+    generation config (5.17 gives SmolLM2's tokenizer ``<|im_start|>``, id 1, while generation
+    stops at ``<|im_end|>``, id 2); training would then supervise a token generation never
+    stops at. The generation config is what decoding obeys, so the tokenizer follows it.
+    """
+    eos = model.generation_config.eos_token_id
+    ids = eos if isinstance(eos, list) else [] if eos is None else [eos]
+    if ids and tok.eos_token_id not in ids:
+        log.warning("tokenizer EOS %r (id %s) is not a generation EOS %s; using %r", tok.eos_token,
+                    tok.eos_token_id, ids, tok.convert_ids_to_tokens(ids[0]))
+        tok.eos_token = tok.convert_ids_to_tokens(ids[0])

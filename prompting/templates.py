@@ -22,7 +22,7 @@ class PromptError(ValueError):
 
 
 def build_prompt(question: str, *, fmt: str, system: str, template: str, tokenizer=None,
-                 evidence: str = "") -> str:
+                 evidence: str = "", cite: str = "") -> str:
     """Render one prompt.
 
     Args:
@@ -31,15 +31,16 @@ def build_prompt(question: str, *, fmt: str, system: str, template: str, tokeniz
             user message; ``system`` becomes the system message).
         system: the system instruction.
         template: a ``str.format`` template with ``{question}``, optionally ``{system}``
-            (raw only) and ``{evidence}``.
+            (raw only), ``{evidence}`` and ``{cite}``.
         tokenizer: needed for ``chat``: its chat template renders the messages.
         evidence: text substituted for ``{evidence}`` (empty when there is none).
+        cite: text substituted for ``{cite}``: the instruction to cite evidence ids, or empty.
     """
     try:
-        body = template.format(question=question, system=system, evidence=evidence)
+        body = template.format(question=question, system=system, evidence=evidence, cite=cite)
     except (KeyError, IndexError) as e:
         raise PromptError(
-            f"prompt.template uses an unknown field {e}; allowed fields are {{question}}, {{system}}, {{evidence}}"
+            f"prompt.template uses an unknown field {e}; allowed fields are {{question}}, {{system}}, {{evidence}}, {{cite}}"
         ) from None
     if fmt == "raw":
         return body

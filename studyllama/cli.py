@@ -16,6 +16,10 @@ from studyllama import CONF_DIR
 VERBS = {
     "run": ("studyllama.recipes.run", "default job: compare prompt variants on a test subset (CPU, minutes)"),
     "eval": ("studyllama.recipes.evaluate", "answer and score one split with one model/method/prompt"),
+    "train": ("studyllama.recipes.train", "fine-tune a LoRA/QLoRA/prompt-tuning adapter; keep the best dev epoch"),
+    "report": ("studyllama.recipes.report", "results table, plots and HTML drill-down of a sweep: report <sweep_dir>"),
+    "kg": ("studyllama.recipes.kg", "build (or reuse) the concept graph from the train split; print its quality"),
+    "viz": ("studyllama.recipes.viz", "PNG + HTML of a question's evidence subgraph: viz question=<id or text>"),
 }
 
 
@@ -23,8 +27,33 @@ def usage() -> str:
     lines = ["usage: studyllama <verb> [hydra overrides...]", "", "verbs:"]
     lines += [f"  {v:<8}{h}" for v, (_, h) in VERBS.items()]
     lines += ["", "examples:", "  studyllama run", "  studyllama eval prompt=chat eval.limit=20",
-              "  studyllama eval -m prompt=seed,chat", "  studyllama eval --cfg job   # print the composed config"]
+              "  studyllama eval -m prompt=seed,chat", "  studyllama eval experiment=ablation   # method x prompt sweep",
+              "  studyllama train method=lora prompt=chat train=lima",
+              "  studyllama report multirun/eval/<date>", "  studyllama kg",
+              "  studyllama viz question=ai-llms-001   # or viz 'What is a random forest?'",
+              "  studyllama eval --cfg job   # print the composed config"]
     return "\n".join(lines)
+
+
+def positional_to_override(verb: str, args: list[str]) -> list[str]:
+    """``report <sweep_dir>`` / ``viz <question>``: a first argument that is neither an option nor ``key=value``."""
+    if verb == "report" and args and not args[0].startswith("-") and "=" not in args[0]:
+        path = os.path.abspath(args[0]).replace("\\", "\\\\").replace("'", "\\'")
+        return [f"sweep_dir='{path}'", *args[1:]]
+    if verb == "viz" and args and not args[0].startswith("-") and "=" not in args[0]:
+        text = args[0].replace("\\", "\\\\").replace("'", "\\'")
+        return [f"question='{text}'", *args[1:]]
+    return args
+
+
+def report_args_error(args: list[str]) -> str | None:
+    """Why ``report`` cannot run (no sweep folder, or one that does not exist), before Hydra creates folders."""
+    given = [a.split("=", 1)[1].strip("'\"") for a in args if a.startswith("sweep_dir=")]
+    if not given and not any(a.startswith("-") for a in args):
+        return "usage: studyllama report <sweep_dir> [key=value ...]   (e.g. studyllama report multirun/eval/<date>)"
+    if given and not os.path.isdir(given[0].replace("\\'", "'")):
+        return f"studyllama report: {given[0]} is not a folder; pass a sweep folder such as multirun/eval/<date>"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int | None:
@@ -50,7 +79,11 @@ def main(argv: list[str] | None = None) -> int | None:
 
     register()
     task = importlib.import_module(VERBS[verb][0]).main
-    sys.argv = [f"studyllama-{verb}", *argv[1:], f"hydra.job.name={verb}"]
+    args = positional_to_override(verb, argv[1:])
+    if verb == "report" and (err := report_args_error(args)):
+        print(err, file=sys.stderr)
+        return 2
+    sys.argv = [f"studyllama-{verb}", *args, f"hydra.job.name={verb}"]
     app = hydra.main(config_path=str(CONF_DIR), config_name=verb, version_base="1.3")(task)
     app()
     return 0

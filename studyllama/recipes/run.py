@@ -29,7 +29,7 @@ def main(cfg: DictConfig) -> list[dict]:
     log.info("step 2/4 data")
     records = build_records(cfg.data, cfg.eval)
     log.info("step 3/4 model")
-    model, tok = build_model(cfg.model, cfg.seed)
+    model, tok = build_model(cfg.model, cfg.seed, cfg.method)
     results = []
     for name in variants:
         log.info("step 4/4 answer and score: prompt=%s", name)

@@ -62,3 +62,14 @@ def test_embedded_converts_once_then_reloads_from_cache(tmp_path):
     assert type(model).__name__ == "LlamaForCausalLM" and tok.eos_token == "<|im_end|>"
     load_model("embedded", cache_dir=str(tmp_path), device="cpu")
     assert list((tmp_path / "models").iterdir()) == folders
+
+
+def test_tokenizer_eos_follows_the_generation_config(tiny):
+    model, tok = tiny
+    tok2 = loading.tiny_tokenizer()
+    model.generation_config.eos_token_id = tok2.convert_tokens_to_ids("<|im_end|>")
+    try:
+        loading.align_eos(tok2, model)
+        assert tok2.eos_token == "<|im_end|>"
+    finally:
+        model.generation_config.eos_token_id = tok.eos_token_id

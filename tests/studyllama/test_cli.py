@@ -64,7 +64,10 @@ def test_multirun_over_prompts(tiny_corpus, tmp_path):
 
 
 def test_run_compares_prompts_side_by_side(tiny_corpus, tmp_path):
-    r = run_cli(["run", f"data.path={tiny_corpus}", *TINY, "eval.limit=3", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    # The default compares chat with mindmap (the graph prompt, tested in tests/prompting and tests/kg);
+    # two non-graph variants keep this test free of the graph build.
+    r = run_cli(["run", f"data.path={tiny_corpus}", *TINY, "eval.limit=3", "compare_prompts=[seed,chat]",
+                 f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert r.returncode == 0, r.stderr
     header = next(line for line in r.stdout.splitlines() if line.startswith("metric"))
     assert "zero_shot/seed" in header and "zero_shot/chat" in header
@@ -85,3 +88,10 @@ def test_default_run_on_smollm2(tmp_path):
     r = run_cli(["run", "eval.limit=3", "eval.max_new_tokens=16", f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "smollm2_135m on 3 test questions" in r.stdout
+    header = next(line for line in r.stdout.splitlines() if line.startswith("metric"))
+    assert "zero_shot/chat" in header and "zero_shot/mindmap" in header
+    mindmap = [json.loads(line) for line in (tmp_path / "run" / "mindmap" / "predictions.jsonl").read_text().splitlines()]
+    assert all("graph" in p and "evidence_ids" in p["graph"] for p in mindmap)
+    assert any(p["graph"]["evidence_ids"] for p in mindmap)  # the graph reached at least one prompt
+    use = json.loads((tmp_path / "run" / "mindmap" / "metrics.json").read_text())["evidence_use"]
+    assert use["n_with_evidence"] + use["n_fallback"] == 3

@@ -1,0 +1,114 @@
+"""``studyllama train``: fine-tune a PEFT adapter on the train split; keep the best epoch on the dev split.
+
+Steps: seed -> model -> data (formatted with the evaluation prompt) -> adapter -> fit -> (export) -> summary.
+
+    studyllama train method=lora prompt=chat train=lima
+    studyllama train method=qlora train=qlora model=llama2_7b_chat     # CUDA
+    studyllama train ... train.resume=true                               # continue an interrupted run
+    studyllama eval method=lora prompt=chat method.adapter=outputs/train/<run>/best
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from pathlib import Path
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from kg.io import atomic_write_json
+from models.adapter_gnn import parameter_report as adapter_parameter_report, trainable_summary
+from studyllama.builders import (build_graph_condition, build_llama_adapter, build_model, build_peft, build_prompts,
+                                 build_split, build_subgraphs, seed_everything)
+from training.data import build_examples, eos_token_id
+from training.export import merge_adapter
+from training.loop import fit
+from training.peft_setup import format_report, parameter_report
+
+log = logging.getLogger(__name__)
+
+
+def examples_for(split: str, cfg, tok, eos: int):
+    records = build_split(cfg.data, split)
+    if cfg.prompt.get("evidence", "none") != "none":
+        raise NotImplementedError(
+            f"prompt={cfg.prompt.name} puts graph evidence in the prompt; training on it needs the graph prompts "
+            "wired into studyllama.builders.build_prompts (what evaluation will use); train with prompt=seed or chat")
+    prompts = build_prompts(records, cfg.prompt, tok)
+    return build_examples(records, prompts, tok, add_special_tokens=cfg.prompt.format == "raw", eos_token_id=eos,
+                          max_seq_len=cfg.train.max_seq_len)
+
+
+def attach_adapter(model, cfg):
+    """``(model, parameter counts, condition)``: the method's fresh trainable adapter and, for
+    method=adapter_gnn, the per-question subgraph conditioning ``fit`` runs each micro-batch in."""
+    tr = cfg.train
+    if not cfg.method.llama_adapter:
+        model = build_peft(model, cfg.method, gradient_checkpointing=tr.gradient_checkpointing)
+        params = parameter_report(model)
+        log.info("adapter: %s", format_report(params))
+        print(format_report(params))
+        return model, params, None
+    if tr.export_merged:
+        raise ValueError("train.export_merged: LLaMA-Adapter's prompts and gates can't be merged into the base "
+                         "weights; evaluate with method.adapter=<run>/best instead")
+    model = build_llama_adapter(model, cfg.method, gradient_checkpointing=tr.gradient_checkpointing)
+    table = adapter_parameter_report(model)
+    log.info("adapter: trainable parameters\n%s", table)
+    print(table)
+    condition = None
+    if cfg.method.graph:
+        records = build_split(cfg.data, tr.train_split) + build_split(cfg.data, tr.dev_split)
+        condition = build_graph_condition(model, build_subgraphs(records, cfg.kg, cfg.data))
+    return model, trainable_summary(model), condition
+
+
+def export(cfg, out_dir: Path) -> Path:
+    """Merge the best adapter into a freshly loaded (de-quantized) base and save it to ``<run>/merged``."""
+    base, tok = build_model(cfg.model, cfg.seed, cfg.method, training=True)
+    return merge_adapter(base, tok, out_dir / "best", out_dir / "merged")
+
+
+def main(cfg: DictConfig) -> dict:
+    out_dir, tr = Path(HydraConfig.get().runtime.output_dir), cfg.train
+    log.info("step 1/6 seed=%d, outputs in %s", cfg.seed, out_dir)
+    seed_everything(cfg.seed)
+    log.info("step 2/6 model")
+    model, tok = build_model(cfg.model, cfg.seed, cfg.method, training=True)
+    eos = eos_token_id(tok, model)
+    log.info("step 3/6 data (prompt=%s)", cfg.prompt.name)
+    train, dev = examples_for(tr.train_split, cfg, tok, eos), examples_for(tr.dev_split, cfg, tok, eos)
+    log.info("step 4/6 adapter (method=%s)", cfg.method.name)
+    model, params, condition = attach_adapter(model, cfg)
+    log.info("step 5/6 fit (train=%s)", tr.name)
+    meta = dict(model=cfg.model.name, model_source=cfg.model.source, model_path=cfg.model.path,
+                prompt=cfg.prompt.name, method=OmegaConf.to_container(cfg.method, resolve=True),
+                train=OmegaConf.to_container(tr, resolve=True), seed=cfg.seed)
+    result = fit(
+        model, tok, train, dev, out_dir=out_dir, seed=cfg.seed, epochs=tr.epochs, batch_size=tr.batch_size,
+        micro_batch_size=tr.micro_batch_size, lr=tr.lr, batching=tr.batching, group_window=tr.group_window,
+        max_steps=tr.max_steps, optimizer=tr.optimizer, betas=list(tr.betas), eps=tr.eps,
+        weight_decay=tr.weight_decay, schedule=tr.schedule, warmup_steps=tr.warmup_steps,
+        warmup_ratio=tr.warmup_ratio, min_lr_ratio=tr.min_lr_ratio, max_grad_norm=tr.max_grad_norm,
+        precision=tr.precision, dev_max_new_tokens=tr.dev_max_new_tokens, dev_batch_size=tr.dev_batch_size,
+        select_metric=tr.select_metric, log_every_steps=tr.log_every_steps, save_every_steps=tr.save_every_steps,
+        resume=tr.resume, meta=meta, condition=condition)
+    result.update(parameters=params, n_train=len(train), n_dev=len(dev), model=cfg.model.name,
+                  method=cfg.method.name, prompt=cfg.prompt.name, train=tr.name)
+    if int(os.environ.get("RANK", "0")) != 0:  # under `accelerate launch`, the main process writes
+        return result
+    if tr.export_merged:
+        log.info("step 6/6 export: merge the best adapter into the de-quantized base")
+        del model
+        gc.collect()
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+        result["merged_dir"] = str(export(cfg, out_dir))
+    atomic_write_json(out_dir / "train_summary.json", result)
+    best = result["history"][result["best_epoch"] - 1] if result["best_epoch"] else {}
+    print(f"best epoch {result['best_epoch']} by dev {tr.select_metric}: loss {best.get('loss', float('nan')):.4f}, "
+          f"rougeL {best.get('rougeL', float('nan')):.4f}, EOS rate {best.get('eos_rate', float('nan')):.3f}")
+    print(f"adapter: {out_dir / 'best'}\ncurves: {out_dir / 'curves.png'}\noutputs: {out_dir}")
+    return result
