@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from kg.corpus import QARecord, load_corpus, stratified_subset
 from models.loading import ModelLoadError, bnb_config, load_model
 from prompting.templates import build_prompt
+from studyllama import ROOT
 from models.adapter_gnn import load_adapter as load_llama_adapter
 from training.peft_setup import apply_peft, load_adapter, read_meta
 
@@ -141,7 +142,8 @@ def build_subgraphs(records, kg, data) -> dict:
     from kg.graph import to_pyg
     from models.gnn import evidence_subgraph
 
-    art, retriever, _ = build_kg(kg, data.path, data.default_split)
+    # The graph always comes from the project corpus's train split, whichever set the questions are from.
+    art, retriever, _ = build_kg(kg, str(ROOT / "data" / "corpus"))
     whole = to_pyg(art.graph, art.embeddings)
     embs = retriever.linker.embed([r.question for r in records])  # (B, 384)
     if embs is None:
@@ -265,7 +267,6 @@ def build_graph_prompts(records, p, tokenizer, kg, *, max_new_tokens: int, conte
         get the ``prompt.fallback`` variant and say so in ``fallback_reason``.
     """
     from prompting.graph_prompt import build_graph_prompt
-    from studyllama import ROOT
     from studyllama.config import load_group_option
 
     _, retriever, _ = build_kg(kg, corpus_path or str(ROOT / "data" / "corpus"))
