@@ -46,6 +46,33 @@ def positional_to_override(verb: str, args: list[str]) -> list[str]:
     return args
 
 
+# Hydra's command-line options that take a value (``--info`` takes one only from its choices).
+_VALUED = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+           "--experimental-rerun"}
+_INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def split_options(args: list[str]) -> tuple[list[str], list[str]]:
+    """Hydra options (with their values) apart from ``key=value`` overrides.
+
+    Hydra's parser takes the overrides as one positional list, so overrides on both sides of an
+    option (``key=val --cfg job key2=val2``) are rejected; options are moved to the front.
+    """
+    options, overrides, i = [], [], 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("-"):
+            options.append(a)
+            takes = a in _VALUED or (a in ("--info", "-i") and i + 1 < len(args) and args[i + 1] in _INFO_CHOICES)
+            if takes and i + 1 < len(args):
+                options.append(args[i + 1])
+                i += 1
+        else:
+            overrides.append(a)
+        i += 1
+    return options, overrides
+
+
 def report_args_error(args: list[str]) -> str | None:
     """Why ``report`` cannot run (no sweep folder, or one that does not exist), before Hydra creates folders."""
     given = [a.split("=", 1)[1].strip("'\"") for a in args if a.startswith("sweep_dir=")]
@@ -83,7 +110,8 @@ def main(argv: list[str] | None = None) -> int | None:
     if verb == "report" and (err := report_args_error(args)):
         print(err, file=sys.stderr)
         return 2
-    sys.argv = [f"studyllama-{verb}", *args, f"hydra.job.name={verb}"]
+    options, overrides = split_options(args)
+    sys.argv = [f"studyllama-{verb}", *options, f"hydra.job.name={verb}", *overrides]
     app = hydra.main(config_path=str(CONF_DIR), config_name=verb, version_base="1.3")(task)
     app()
     return 0

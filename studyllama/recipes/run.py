@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from evaluation.summary import format_table
 from kg.io import atomic_write_json
-from studyllama.builders import build_model, build_records, seed_everything
+from studyllama.builders import build_judge, build_model, build_records, seed_everything
 from studyllama.config import load_group_option
 from studyllama.recipes.evaluate import answer_and_score
 
@@ -30,11 +30,12 @@ def main(cfg: DictConfig) -> list[dict]:
     records = build_records(cfg.data, cfg.eval)
     log.info("step 3/4 model")
     model, tok = build_model(cfg.model, cfg.seed, cfg.method)
+    judge = build_judge(cfg.judge, cfg.seed)  # once for all variants (a local judge loads a model)
     results = []
     for name in variants:
         log.info("step 4/4 answer and score: prompt=%s", name)
         prompt_cfg = cfg.prompt if name == cfg.prompt.name else load_group_option("prompt", name)
-        results.append(answer_and_score(model, tok, records, prompt_cfg, cfg, out_dir / name))
+        results.append(answer_and_score(model, tok, records, prompt_cfg, cfg, out_dir / name, judge=judge))
     atomic_write_json(out_dir / "summary.json", results)
     labels = [f"{cfg.method.name}/{n}" for n in variants]
     print(f"\n{cfg.model.name} on {len(records)} {cfg.data.split} questions of {cfg.data.name} "

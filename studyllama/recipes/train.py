@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from kg.io import atomic_write_json
 from models.adapter_gnn import parameter_report as adapter_parameter_report, trainable_summary
-from studyllama.builders import (build_graph_condition, build_llama_adapter, build_model, build_peft, build_prompts,
-                                 build_split, build_subgraphs, seed_everything)
+from studyllama.builders import (build_graph_condition, build_graph_prompts, build_llama_adapter, build_model,
+                                 build_peft, build_prompts, build_split, build_subgraphs, seed_everything)
 from training.data import build_examples, eos_token_id
 from training.export import merge_adapter
 from training.loop import fit
@@ -31,13 +31,20 @@ from training.peft_setup import format_report, parameter_report
 log = logging.getLogger(__name__)
 
 
-def examples_for(split: str, cfg, tok, eos: int):
+# Room left for the answer when graph evidence is fitted to the context (evaluation uses eval.max_new_tokens;
+# prompt.evidence_budget is the tighter bound for SmolLM2 and Llama-2, so both see the same evidence).
+GRAPH_ANSWER_ROOM = 512
+
+
+def examples_for(split: str, cfg, tok, eos: int, model_config=None):
     records = build_split(cfg.data, split)
-    if cfg.prompt.get("evidence", "none") != "none":
-        raise NotImplementedError(
-            f"prompt={cfg.prompt.name} puts graph evidence in the prompt; training on it needs the graph prompts "
-            "wired into studyllama.builders.build_prompts (what evaluation will use); train with prompt=seed or chat")
-    prompts = build_prompts(records, cfg.prompt, tok)
+    if cfg.prompt.get("evidence", "none") != "none":  # graph prompts, built exactly as evaluation builds them
+        context = getattr(model_config, "max_position_embeddings", 2048)
+        built = build_graph_prompts(records, cfg.prompt, tok, cfg.kg, max_new_tokens=GRAPH_ANSWER_ROOM,
+                                    context_length=context)
+        prompts = [b.prompt for b in built]
+    else:
+        prompts = build_prompts(records, cfg.prompt, tok)
     return build_examples(records, prompts, tok, add_special_tokens=cfg.prompt.format == "raw", eos_token_id=eos,
                           max_seq_len=cfg.train.max_seq_len)
 
@@ -80,7 +87,8 @@ def main(cfg: DictConfig) -> dict:
     model, tok = build_model(cfg.model, cfg.seed, cfg.method, training=True)
     eos = eos_token_id(tok, model)
     log.info("step 3/6 data (prompt=%s)", cfg.prompt.name)
-    train, dev = examples_for(tr.train_split, cfg, tok, eos), examples_for(tr.dev_split, cfg, tok, eos)
+    train = examples_for(tr.train_split, cfg, tok, eos, model.config)
+    dev = examples_for(tr.dev_split, cfg, tok, eos, model.config)
     log.info("step 4/6 adapter (method=%s)", cfg.method.name)
     model, params, condition = attach_adapter(model, cfg)
     log.info("step 5/6 fit (train=%s)", tr.name)

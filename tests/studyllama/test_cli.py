@@ -95,3 +95,17 @@ def test_default_run_on_smollm2(tmp_path):
     assert any(p["graph"]["evidence_ids"] for p in mindmap)  # the graph reached at least one prompt
     use = json.loads((tmp_path / "run" / "mindmap" / "metrics.json").read_text())["evidence_use"]
     assert use["n_with_evidence"] + use["n_fallback"] == 3
+
+
+def test_cfg_job_after_overrides_prints_the_composed_config(tmp_path):
+    r = run_cli(["eval", "eval.limit=3", "--cfg", "job"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "limit: 3" in r.stdout
+
+
+def test_options_are_separated_from_overrides():
+    from studyllama.cli import split_options
+
+    assert split_options(["a=1", "--cfg", "job", "b=2", "-m", "--info", "defaults", "c=3"]) == (
+        ["--cfg", "job", "-m", "--info", "defaults"], ["a=1", "b=2", "c=3"])
+    assert split_options(["-m", "prompt=seed,chat"]) == (["-m"], ["prompt=seed,chat"])
