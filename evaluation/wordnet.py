@@ -19,12 +19,12 @@ WordNet: Miller 1995, https://doi.org/10.1145/219717.219748.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
+
+from kg.io import atomic_folder
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +67,12 @@ def build_from_debian(source: Path, cache_dir: Path) -> Path:
     target = cache_dir / "nltk_data" / "corpora" / "wordnet"
     if (target / "lexnames").is_file() and all((target / f).exists() for f in REQUIRED):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".wordnet."))
-    try:
+    with atomic_folder(target) as tmp:  # replaces a stale or partial folder from another version
         for name in REQUIRED + OPTIONAL:
             if (source / name).is_file():
                 shutil.copyfile(source / name, tmp / name)
         (tmp / "lexnames").write_text(lexnames_text())
         (tmp / "SOURCE").write_text(f"copied from {source} (Debian wordnet-base, wordnet-sense-index)\n")
-        if target.exists():  # a stale or partial folder from another version
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wordnet: built %s from %s", target, source)
     return target
 

@@ -1,4 +1,4 @@
-"""Atomic file writes and JSONL helpers shared by every stage.
+"""Atomic file and folder writes and JSONL helpers shared by every stage.
 
 A run can be killed at any moment; nothing it has already written may be left
 half-written. Every file is written to a temporary sibling and renamed into place
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -27,6 +29,29 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_folder(folder: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``folder``, on error it is deleted.
+
+    The same idea as :func:`atomic_write_text`, for folders (a converted model, an adapter, a
+    checkpoint): a reader sees the old folder or the new one, never a half-written mix.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        yield tmp
+        old = folder.with_name(f".{folder.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)  # the only moment without `folder` is between these two renames
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from models.adapter import GRAPH_ENCODER, add_adapter, adapted_layers, adapter_state_dict, set_graph_tokens
+from models.adapter import GRAPH_ENCODER, add_adapter, adapter_state_dict, set_graph_tokens
 from models.gnn import CONVS, GraphEncoder
 
 CONFIG_FILE = "adapter_config.json"

@@ -16,12 +16,11 @@ import hashlib
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from kg.io import atomic_folder
 from models.tiny import tiny_llama, tiny_tokenizer
 
 log = logging.getLogger(__name__)
@@ -85,16 +84,10 @@ def convert_gguf(gguf_path: Path, cache_dir: Path, expected_sha256: str | None =
     tok = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(
         gguf_path.parent, quantization_config=GgufConfig(dequantize=True), **kwargs)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with atomic_folder(target) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "SOURCE").write_text(f"{gguf_path}\nsha256={digest}\n")
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from training.atomic import atomic_folder
+from kg.io import atomic_folder
 from training.peft_setup import write_adapter
 
 STATE_FILE = "trainer_state.pt"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from training.atomic import atomic_folder
+from kg.io import atomic_folder
 
 log = logging.getLogger(__name__)
 

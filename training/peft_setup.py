@@ -21,7 +21,7 @@ from typing import Sequence
 
 import torch
 
-from training.atomic import atomic_folder
+from kg.io import atomic_folder
 
 log = logging.getLogger(__name__)
 
