@@ -8,9 +8,10 @@ what to fix, and all problems of a file are reported at once.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kg.io import jsonl_lines
 
 DOMAINS = ("cs", "stats", "ai")
 SPLITS = ("train", "dev", "test")
@@ -95,14 +96,9 @@ def load_corpus(path: str | Path, *, splits: tuple[str, ...] | None = None,
     """
     records, errors, seen = [], [], {}
     for file in corpus_files(path):
-        for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            where = f"{file}:{n}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
+        for where, raw, bad_json in jsonl_lines(file):
+            if bad_json:
+                errors.append(bad_json)
                 continue
             rec, errs = _check(raw, where, default_split)
             errors.extend(errs)

@@ -74,6 +74,23 @@ def append_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
         os.fsync(f.fileno())
 
 
+def jsonl_lines(path: str | Path) -> Iterator[tuple[str, Any, str | None]]:
+    """``(where, record, error)`` for each non-blank line of a hand-written JSONL file.
+
+    ``where`` is ``file:line`` for error messages; ``error`` is None, or says why the line is
+    not valid JSON (then ``record`` is None). Validators collect every error before failing.
+    """
+    path = Path(path)
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            yield where, json.loads(line), None
+        except json.JSONDecodeError as e:
+            yield where, None, f"{where}: not valid JSON ({e.msg} at column {e.colno})"
+
+
 def read_jsonl_tolerant(path: str | Path) -> Iterator[dict]:
     """Yield the complete rows of a JSONL file written by :func:`append_jsonl`.
 

@@ -9,11 +9,11 @@ with what to fix, all problems at once, as :mod:`kg.corpus` does for the corpus.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from kg.corpus import DOMAINS
+from kg.io import jsonl_lines
 
 LEXICON_RELATIONS = ("is_a", "part_of")
 FIELDS = ("name", "domain", "aliases", "definition", *LEXICON_RELATIONS)
@@ -109,14 +109,9 @@ def load_lexicon(path: str | Path) -> dict[str, Concept]:
         raise LexiconError(f"{path}: no such lexicon file; set kg.lexicon to a JSONL file of concepts")
     concepts: dict[str, Concept] = {}
     errors = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as e:
-            errors.append(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
+    for where, raw, bad_json in jsonl_lines(path):
+        if bad_json:
+            errors.append(bad_json)
             continue
         concept, errs = _check(raw, where)
         errors.extend(errs)
