@@ -206,8 +206,14 @@ def build_judge(j, seed: int = 0):
     return judge
 
 
+_KG_LOADED: dict[str, tuple] = {}
+
+
 def build_kg(kg, corpus_path: str, default_split: str | None = None):
     """The concept graph (built, or reused from the cache), its linker and MindMap retriever.
+
+    Loaded once per process for the same settings and corpus: training formats train and dev
+    with it, and evaluation may need it for both graph prompts and adapter_gnn subgraphs.
 
     Returns:
         ``(artifacts, retriever, records)``: :class:`kg.cache.KGArtifacts` (graph, node
@@ -223,6 +229,9 @@ def build_kg(kg, corpus_path: str, default_split: str | None = None):
     from models.encoder import ENCODER_PACKAGE, load_encoder, resolve_encoder_path
     from models.loading import default_cache_dir
 
+    memo = json.dumps([OmegaConf.to_container(kg, resolve=True), str(corpus_path), default_split], sort_keys=True)
+    if memo in _KG_LOADED:
+        return _KG_LOADED[memo]
     records = load_corpus(corpus_path, default_split=default_split)
     lexicon = load_lexicon(kg.lexicon)
     encoder = load_encoder(kg.encoder, device=kg.device)
@@ -243,6 +252,7 @@ def build_kg(kg, corpus_path: str, default_split: str | None = None):
         token_budget=kg.token_budget)
     log.info("kg: %d concepts, %d edges (%s, %s)", art.graph.number_of_nodes(), art.graph.number_of_edges(),
              "reused" if art.reused else f"built in {art.build_seconds:.1f} s", art.folder)
+    _KG_LOADED[memo] = art, retriever, records
     return art, retriever, records
 
 
