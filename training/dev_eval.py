@@ -8,10 +8,18 @@ https://aclanthology.org/W04-1013/; Google's ``rouge_score`` with stemming, as t
 suite's ``rs_rougeL``) and count how many end at EOS within the budget: the stop behaviour the
 original work's fine-tuned model lacked. Training does not import ``evaluation/`` (data flows one
 way), so this is a deliberately small generation loop.
+
+Dev generation is most of an epoch's cost for a small model: every decoding step runs each LoRA
+layer's two extra matmuls and kernel launches. A LoRA model on an unquantized base is therefore
+answered by :class:`MergedCopy`, a plain copy of the model with the adapter merged into its
+weights (the same function, one matmul per layer); on a GPU it can also use a static KV cache with
+compiled decoding (``train.dev_cache_implementation=static``), compiled once per run because the
+copy is refreshed in place each epoch.
 """
 
 from __future__ import annotations
 
+import copy
 from contextlib import nullcontext
 from typing import Callable, ContextManager, Sequence
 
@@ -43,10 +51,12 @@ def dev_loss(model, examples: Sequence[SFTExample], *, batch_size: int, pad_toke
 @torch.no_grad()
 def greedy_answers(model, tokenizer, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, batch_size: int,
                    eos_token_id: int, pad_token_id: int, device, autocast, example_ids: Sequence[str] | None = None,
-                   condition: Callable[[Sequence[str]], ContextManager] | None = None) -> list[tuple[str, bool]]:
+                   condition: Callable[[Sequence[str]], ContextManager] | None = None,
+                   cache_implementation: str | None = None) -> list[tuple[str, bool]]:
     """Greedy answers to tokenized prompts, left-padded in length-sorted batches.
 
     ``condition``, given the prompts' ``example_ids``, gives the context each batch runs in.
+    ``cache_implementation``: None (dynamic KV cache) or ``"static"`` (compiled decoding).
 
     Returns:
         ``(text, ended_at_eos)`` per prompt, in input order; ``text`` stops before EOS.
@@ -65,7 +75,7 @@ def greedy_answers(model, tokenizer, prompts: Sequence[Sequence[int]], *, max_ne
         with scope, autocast():
             out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
                                  max_new_tokens=max_new_tokens, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
-                                 top_k=None, top_p=None, temperature=None)
+                                 top_k=None, top_p=None, temperature=None, cache_implementation=cache_implementation)
         for b, i in enumerate(idx):
             new = out[b, width:].tolist()  # (T_new,)
             stop = new.index(eos_token_id) if eos_token_id in new else None
@@ -83,19 +93,55 @@ def rouge_l(hyps: Sequence[str], refs: Sequence[str]) -> float:
     return sum(scores) / max(len(scores), 1)
 
 
+class MergedCopy:
+    """A plain (adapter-free) copy of a LoRA model with the adapter merged into its weights.
+
+    ``refresh(peft_model)`` copies the current merged weights into the same module object, so a
+    decoding step compiled for it (static cache) stays valid from epoch to epoch.
+    """
+
+    def __init__(self):
+        self.model = None
+
+    @staticmethod
+    def applies(model) -> bool:
+        """A LoRA ``PeftModel`` on an unquantized base (4-bit weights can't take a merge in place)."""
+        peft_config = getattr(model, "active_peft_config", None)
+        base = model.get_base_model() if peft_config is not None else None
+        return (peft_config is not None and str(peft_config.peft_type).endswith("LORA")
+                and not getattr(base, "is_quantized", False) and not getattr(base, "is_loaded_in_4bit", False))
+
+    @torch.no_grad()
+    def refresh(self, peft_model):
+        merged = copy.deepcopy(peft_model).merge_and_unload()
+        merged.eval()
+        if self.model is None:
+            self.model = merged
+        else:
+            self.model.load_state_dict(merged.state_dict())
+            del merged
+        return self.model
+
+
 def dev_metrics(model, tokenizer, examples: Sequence[SFTExample], *, max_new_tokens: int, batch_size: int,
                 eos_token_id: int, pad_token_id: int, device, autocast,
-                condition: Callable[[Sequence[str]], ContextManager] | None = None) -> dict:
-    """``loss``, ``rougeL`` and ``eos_rate`` (share of answers that ended at EOS) on ``examples``."""
+                condition: Callable[[Sequence[str]], ContextManager] | None = None,
+                merged: MergedCopy | None = None, cache_implementation: str | None = None) -> dict:
+    """``loss``, ``rougeL`` and ``eos_rate`` (share of answers that ended at EOS) on ``examples``.
+
+    ``merged``: answer with this merged copy of ``model`` (a LoRA model; see :class:`MergedCopy`)
+    instead of ``model`` itself. The loss is always computed on ``model``.
+    """
     was_training = model.training
     model.eval()
     try:
         loss = dev_loss(model, examples, batch_size=batch_size, pad_token_id=pad_token_id, device=device,
                         autocast=autocast, condition=condition)
-        answers = greedy_answers(model, tokenizer, [e.prompt_ids for e in examples], max_new_tokens=max_new_tokens,
+        answers = greedy_answers(merged.refresh(model) if merged is not None else model, tokenizer,
+                                 [e.prompt_ids for e in examples], max_new_tokens=max_new_tokens,
                                  batch_size=batch_size, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
-                                 device=device, autocast=autocast,
-                                 example_ids=[e.id for e in examples], condition=condition)
+                                 device=device, autocast=autocast, example_ids=[e.id for e in examples],
+                                 condition=condition, cache_implementation=cache_implementation)
     finally:
         model.train(was_training)
     return dict(loss=loss, rougeL=rouge_l([a for a, _ in answers], [e.answer for e in examples]),

@@ -35,7 +35,7 @@ import torch
 from training.checkpoint import TrainState, has_checkpoint, load_checkpoint, save_checkpoint
 from training.curves import MetricsLog
 from training.data import SFTExample, collate, eos_token_id, micro_batches, supervised_tokens
-from training.dev_eval import dev_metrics
+from training.dev_eval import MergedCopy, dev_metrics
 from training.optim import build_optimizer, build_scheduler
 from training.peft_setup import save_adapter
 
@@ -152,7 +152,8 @@ def fit(model, tokenizer, train: Sequence[SFTExample], dev: Sequence[SFTExample]
         betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
         schedule: str = "linear", warmup_steps: int = 0, warmup_ratio: float = 0.0, min_lr_ratio: float = 0.0,
         max_grad_norm: float | None = 1.0, precision: str = "auto", dev_max_new_tokens: int = 128,
-        dev_batch_size: int = 16, select_metric: str = "rougeL", log_every_steps: int = 10,
+        dev_batch_size: int = 16, dev_merged: bool = True, dev_cache_implementation: str | None = None,
+        select_metric: str = "rougeL", log_every_steps: int = 10,
         save_every_steps: int = 0, resume: bool = False, meta: dict | None = None,
         on_step: Callable[[TrainState], None] | None = None,
         condition: Callable[[Sequence[str]], ContextManager] | None = None) -> dict:
@@ -198,6 +199,7 @@ def fit(model, tokenizer, train: Sequence[SFTExample], dev: Sequence[SFTExample]
     run = _Run(acc, wrapped, opt, sched, state, metrics, Path(out_dir),
                dict(meta or {}))
     lengths = [len(e.input_ids) for e in train]
+    merged = MergedCopy() if dev_merged and MergedCopy.applies(run.peft_model) else None
     while not state.done and state.epoch < epochs:
         order = micro_batches(lengths, micro_batch_size=micro_batch_size, mode=batching, seed=seed,
                               epoch=state.epoch, group_window=group_window)
@@ -222,7 +224,8 @@ def fit(model, tokenizer, train: Sequence[SFTExample], dev: Sequence[SFTExample]
                 on_step(state)
         dev_m = dev_metrics(run.peft_model, tokenizer, dev, max_new_tokens=dev_max_new_tokens,
                             batch_size=dev_batch_size, eos_token_id=eos, pad_token_id=pad, device=acc.device,
-                            autocast=acc.autocast, condition=condition)
+                            autocast=acc.autocast, condition=condition, merged=merged,
+                            cache_implementation=dev_cache_implementation if merged is not None else None)
         run.select(state.epoch + state.epoch_step / len(windows), dev_m, select_metric)
         if state.epoch_step == len(windows):
             state.epoch, state.epoch_step = state.epoch + 1, 0

@@ -54,10 +54,22 @@ def parse_factors(summary: dict, overrides: list[str]) -> dict[str, str]:
 
 
 def label_jobs(jobs: list[Job]) -> None:
-    """Set each job's label to its varying factors (``method=lora prompt=chat``), unique."""
+    """Set each job's label to its varying factors (``method=lora prompt=chat``), unique.
+
+    An override that the other varying factors already tell apart (``variant=lora_chat`` next to
+    ``method=lora prompt=chat``) is left out of the labels.
+    """
     keys = sorted({k for j in jobs for k in j.factors},
                   key=lambda k: (SUMMARY_FACTORS.index(k) if k in SUMMARY_FACTORS else len(SUMMARY_FACTORS), k))
     varying = [k for k in keys if len({j.factors.get(k, "") for j in jobs}) > 1]
+
+    def distinct(ks) -> int:
+        return len({tuple(j.factors.get(k, "") for k in ks) for j in jobs})
+
+    for k in [k for k in reversed(varying) if k not in SUMMARY_FACTORS]:
+        rest = [x for x in varying if x != k]
+        if rest and distinct(rest) == distinct(varying):
+            varying = rest
     seen: dict[str, int] = {}
     for j in jobs:
         label = " ".join(f"{k}={j.factors.get(k, '')}" for k in varying) or f"{j.factors.get('method', '?')}/" \

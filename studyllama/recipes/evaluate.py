@@ -1,17 +1,19 @@
 """``studyllama eval``: answer one data split with one model/method/prompt and score it.
 
-Steps: seed -> data -> model -> judge -> prompts -> generate (resuming) -> score (+ G-Eval, cached) -> write
--> summary.
+Steps: seed -> (train first, with eval.train_first) -> data -> model -> judge -> prompts -> generate (resuming)
+-> score (+ G-Eval, cached) -> write -> summary.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import time
 from pathlib import Path
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,13 +28,18 @@ from studyllama import CONF_DIR
 from studyllama.builders import (build_graph_condition, build_graph_prompts, build_judge, build_model, build_prompts,
                                  build_records, build_subgraphs, model_fingerprint, seed_everything)
 from studyllama.config import config_hash
+from studyllama.recipes.train import train_first
+from training.dev_eval import MergedCopy
 
 log = logging.getLogger(__name__)
 
 
 def gen_params(ev) -> dict:
-    return dict(max_new_tokens=ev.max_new_tokens, stop_strings=list(ev.stop_strings), do_sample=ev.do_sample,
-                temperature=ev.temperature, top_p=ev.top_p)
+    params = dict(max_new_tokens=ev.max_new_tokens, stop_strings=list(ev.stop_strings), do_sample=ev.do_sample,
+                  temperature=ev.temperature, top_p=ev.top_p)
+    if ev.repetition_penalty != 1.0:  # only when set, so the answers of earlier runs keep their keys
+        params["repetition_penalty"] = ev.repetition_penalty
+    return params
 
 
 def judge_prompt_path(name: str) -> Path:
@@ -139,14 +146,31 @@ def answer_and_score(model, tok, records, prompt_cfg, cfg, out_dir: Path, judge=
     return summary
 
 
+def trains(method) -> bool:
+    return bool(method.peft or method.get("llama_adapter"))
+
+
 def main(cfg: DictConfig) -> dict:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     log.info("step 1/5 seed=%d, outputs in %s", cfg.seed, out_dir)
     seed_everything(cfg.seed)
+    if cfg.eval.train_first and trains(cfg.method) and not cfg.method.adapter:
+        log.info("step 1/5 train first (eval.train_first=true, train=%s)", cfg.train.name)
+        cfg.method.adapter = str(train_first(cfg, out_dir / "train"))
+        gc.collect()
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+        seed_everything(cfg.seed)
     log.info("step 2/5 data")
     records = build_records(cfg.data, cfg.eval)
     log.info("step 3/5 model")
     model, tok = build_model(cfg.model, cfg.seed, cfg.method, prompt_name=cfg.prompt.name)
+    if MergedCopy.applies(model):  # LoRA on an unquantized base: merged weights, the same function, plain decoding
+        model = model.merge_and_unload()
+        log.info("adapter: LoRA merged into the base weights for generation")
+    if cfg.method.get("llama_adapter") and cfg.eval.cache_implementation:
+        log.warning("eval.cache_implementation=%s: not used with method=%s (its per-batch conditioning is not "
+                    "compiled); decoding with a dynamic KV cache", cfg.eval.cache_implementation, cfg.method.name)
+        cfg.eval.cache_implementation = None
     condition = None
     if cfg.method.get("graph"):  # adapter_gnn: each question's subgraph conditions the adapter
         condition = build_graph_condition(model, build_subgraphs(records, cfg.kg, cfg.data))

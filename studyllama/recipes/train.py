@@ -6,11 +6,13 @@ Steps: seed -> model -> data (formatted with the evaluation prompt) -> adapter -
     studyllama train method=qlora train=qlora model=llama2_7b_chat     # CUDA
     studyllama train ... train.resume=true                               # continue an interrupted run
     studyllama eval method=lora prompt=chat method.adapter=outputs/train/<run>/best
+    studyllama eval method=lora prompt=chat eval.train_first=true        # train into <run>/train, then evaluate
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 from pathlib import Path
@@ -23,6 +25,8 @@ from kg.io import atomic_write_json
 from models.adapter_gnn import parameter_report as adapter_parameter_report, trainable_summary
 from studyllama.builders import (build_graph_condition, build_graph_prompts, build_llama_adapter, build_model,
                                  build_peft, build_prompts, build_split, build_subgraphs, seed_everything)
+from studyllama.config import config_hash
+from training.checkpoint import has_checkpoint
 from training.data import build_examples, eos_token_id
 from training.export import merge_adapter
 from training.loop import fit
@@ -79,8 +83,48 @@ def export(cfg, out_dir: Path) -> Path:
     return merge_adapter(base, tok, out_dir / "best", out_dir / "merged")
 
 
-def main(cfg: DictConfig) -> dict:
-    out_dir, tr = Path(HydraConfig.get().runtime.output_dir), cfg.train
+def train_fingerprint(cfg) -> str:
+    """What a training run depends on: base model, method (less the adapter path), prompt, data, train, kg, seed."""
+    method = OmegaConf.to_container(cfg.method, resolve=True)
+    method.pop("adapter", None)
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    for key in ("device", "cache_dir"):
+        model.pop(key, None)
+    train = OmegaConf.to_container(cfg.train, resolve=True)
+    for key in ("resume", "log_every_steps", "export_merged"):
+        train.pop(key, None)
+    parts = dict(model=model, method=method, prompt=OmegaConf.to_container(cfg.prompt, resolve=True),
+                 data=OmegaConf.to_container(cfg.data, resolve=True), train=train,
+                 kg=OmegaConf.to_container(cfg.kg, resolve=True), seed=cfg.seed)
+    return config_hash(OmegaConf.create(parts))
+
+
+def train_first(cfg, out_dir: Path) -> Path:
+    """``eval.train_first``: the best adapter of this config's training in ``out_dir``, training it first.
+
+    A finished run (``train_summary.json`` with the same :func:`train_fingerprint`) is reused; an
+    interrupted one (``checkpoint/``) resumes; a finished run of other settings is an error.
+    """
+    summary = out_dir / "train_summary.json"
+    fp = train_fingerprint(cfg)
+    if summary.is_file():
+        done = json.loads(summary.read_text())
+        if done.get("train_fingerprint") != fp:
+            raise ValueError(f"{summary}: this folder holds a training run of other settings (model, method, prompt, "
+                             f"data, train, kg or seed differ); delete {out_dir} or evaluate in another run folder")
+        log.info("train: reusing the finished run in %s (best epoch %s)", out_dir, done.get("best_epoch"))
+        return out_dir / "best"
+    resume = has_checkpoint(out_dir / "checkpoint")
+    log.info("train: %s %s in %s", "resuming" if resume else "training", cfg.method.name, out_dir)
+    run(cfg, out_dir, resume=resume, export_merged=False)
+    return out_dir / "best"
+
+
+def run(cfg, out_dir: Path, *, resume: bool | None = None, export_merged: bool | None = None) -> dict:
+    """Train ``cfg``'s method into ``out_dir`` (``resume``/``export_merged``: None takes ``cfg.train``'s)."""
+    tr = cfg.train
+    resume = tr.resume if resume is None else resume
+    export_merged = tr.export_merged if export_merged is None else export_merged
     log.info("step 1/6 seed=%d, outputs in %s", cfg.seed, out_dir)
     seed_everything(cfg.seed)
     log.info("step 2/6 model")
@@ -102,13 +146,15 @@ def main(cfg: DictConfig) -> dict:
         weight_decay=tr.weight_decay, schedule=tr.schedule, warmup_steps=tr.warmup_steps,
         warmup_ratio=tr.warmup_ratio, min_lr_ratio=tr.min_lr_ratio, max_grad_norm=tr.max_grad_norm,
         precision=tr.precision, dev_max_new_tokens=tr.dev_max_new_tokens, dev_batch_size=tr.dev_batch_size,
+        dev_merged=tr.dev_merged, dev_cache_implementation=tr.dev_cache_implementation,
         select_metric=tr.select_metric, log_every_steps=tr.log_every_steps, save_every_steps=tr.save_every_steps,
-        resume=tr.resume, meta=meta, condition=condition)
+        resume=resume, meta=meta, condition=condition)
     result.update(parameters=params, n_train=len(train), n_dev=len(dev), model=cfg.model.name,
-                  method=cfg.method.name, prompt=cfg.prompt.name, train=tr.name)
+                  method=cfg.method.name, prompt=cfg.prompt.name, train=tr.name,
+                  train_fingerprint=train_fingerprint(cfg))
     if int(os.environ.get("RANK", "0")) != 0:  # under `accelerate launch`, the main process writes
         return result
-    if tr.export_merged:
+    if export_merged:
         log.info("step 6/6 export: merge the best adapter into the de-quantized base")
         del model
         gc.collect()
@@ -120,3 +166,7 @@ def main(cfg: DictConfig) -> dict:
           f"rougeL {best.get('rougeL', float('nan')):.4f}, EOS rate {best.get('eos_rate', float('nan')):.3f}")
     print(f"adapter: {out_dir / 'best'}\ncurves: {out_dir / 'curves.png'}\noutputs: {out_dir}")
     return result
+
+
+def main(cfg: DictConfig) -> dict:
+    return run(cfg, Path(HydraConfig.get().runtime.output_dir))

@@ -66,6 +66,25 @@ def test_batched_left_padded_equals_one_by_one_and_keeps_order(tiny):
     assert [g.prompt_tokens for g in batched] == [len(p) for p in prompts]
 
 
+def test_repetition_penalty_reaches_decoding_and_the_answer_keys(tiny):
+    """eval.repetition_penalty changes what greedy decoding picks, and the reuse key of every answer."""
+    from omegaconf import OmegaConf
+
+    from studyllama.config import EvalConfig
+    from studyllama.recipes.evaluate import gen_params
+
+    model, tok = tiny
+    prompts = ["short", "a much longer prompt here", "mid length"]
+    kw = dict(batch_size=3, max_new_tokens=24, stop_strings=[], progress=False)
+    plain = [g.text for g in generate(model, tok, prompts, **kw)]
+    assert plain == [g.text for g in generate(model, tok, prompts, repetition_penalty=1.0, **kw)]
+    assert plain != [g.text for g in generate(model, tok, prompts, repetition_penalty=5.0, **kw)]
+    ev = OmegaConf.structured(EvalConfig(name="x"))
+    assert "repetition_penalty" not in gen_params(ev)  # earlier runs' answers keep their keys
+    ev.repetition_penalty = 1.1
+    assert gen_params(ev)["repetition_penalty"] == 1.1
+
+
 def test_bad_budget_is_rejected(tiny):
     model, tok = tiny
     with pytest.raises(ValueError, match="eval.batch_size and eval.max_new_tokens"):

@@ -20,14 +20,31 @@ def _compose(overrides):
         return compose(config_name="eval", overrides=overrides, return_hydra_config=True)
 
 
-def test_ablation_sweeps_method_by_prompt_and_reports():
+CELLS = {"zero_shot_seed": ("zero_shot", "seed", "lima"), "zero_shot_chat": ("zero_shot", "chat", "lima"),
+         "zero_shot_mindmap": ("zero_shot", "mindmap", "lima"), "lora_seed": ("lora", "seed", "lima"),
+         "lora_chat": ("lora", "chat", "lima"), "lora_mindmap": ("lora", "mindmap", "lima"),
+         "adapter_chat": ("adapter", "chat", "adapter"), "adapter_gnn_chat": ("adapter_gnn", "chat", "adapter"),
+         # greedy with a repetition penalty: the stop test and its untuned control
+         "lora_seed_rp": ("lora", "seed", "lima"), "lora_chat_rp": ("lora", "chat", "lima"),
+         "zero_shot_seed_rp": ("zero_shot", "seed", "lima"), "zero_shot_chat_rp": ("zero_shot", "chat", "lima")}
+
+
+def test_ablation_sweeps_every_method_by_prompt_cell_and_reports():
     cfg = _compose(["experiment=ablation"])
-    assert OmegaConf.to_container(cfg.hydra.sweeper.params) == {"method": "zero_shot", "prompt": "seed,chat,mindmap"}
-    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert sorted(cfg.hydra.sweeper.params.variant.split(",")) == sorted(CELLS)
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN" and cfg.eval.train_first and cfg.judge.name == "local"
+    assert {"meteor", "embed_sim"} <= set(cfg.eval.metrics) and cfg.eval.max_new_tokens == 512
     assert cfg.hydra.callbacks.report._target_ == "studyllama.callbacks.ReportOnMultirunEnd"
-    # Adding a value is a one-line change, and a command-line override works the same way.
-    cfg = _compose(["experiment=ablation", "hydra.sweeper.params.prompt=chat"])
-    assert cfg.hydra.sweeper.params.prompt == "chat"
+    for variant, (method, prompt, train) in CELLS.items():  # each cell composes to its method, prompt, preset
+        cell = _compose(["experiment=ablation", f"variant={variant}"])
+        assert (cell.method.name, cell.prompt.name, cell.train.name) == (method, prompt, train), variant
+        assert cell.eval.repetition_penalty == (1.1 if variant.endswith("_rp") else 1.0), variant
+    gpu = _compose(["experiment=ablation_gpu", "variant=adapter_chat"])
+    assert gpu.train.name == "adapter" and gpu.train.epochs == 6 and gpu.eval.cache_implementation == "static"
+    assert gpu.hydra.sweeper.params.variant == cfg.hydra.sweeper.params.variant and gpu.judge.name == "local"
+    # Adding a cell is a one-line change, and a command-line override works the same way.
+    cfg = _compose(["experiment=ablation", "hydra.sweeper.params.variant=lora_chat"])
+    assert cfg.hydra.sweeper.params.variant == "lora_chat"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
@@ -43,11 +60,12 @@ def test_slurm_launcher_config_composes():
 
 def test_joblib_multirun_with_judge_writes_the_report(tiny_corpus, tmp_path):
     sweep = tmp_path / "sweep"
-    # Two non-graph prompts keep this test free of the concept-graph build.
-    args = ["eval", "experiment=ablation", "prompt=seed,chat", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=tiny_random",
+    # Two zero-shot, non-graph cells keep this test free of training and of the concept-graph build.
+    args = ["eval", "experiment=ablation", "variant=zero_shot_seed,zero_shot_chat", "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2", "model=tiny_random",
             f"data.path={tiny_corpus}", "eval.max_new_tokens=4", "eval.progress=false",
-            "eval.bootstrap_resamples=20", "eval.metrics=[rouge]", "judge=local", "judge.model.source=tiny_random",
-            "judge.model.name=tiny_random", f"hydra.sweep.dir={sweep}"]
+            "eval.bootstrap_resamples=20", "eval.metrics=[rouge]",
+            "judge.model.source=tiny_random", "judge.model.name=tiny_random", f"hydra.sweep.dir={sweep}"]
     r = subprocess.run([sys.executable, "-m", "studyllama.cli", *args], cwd=tmp_path, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr
@@ -63,7 +81,7 @@ def test_joblib_multirun_with_judge_writes_the_report(tiny_corpus, tmp_path):
                    for x in preds)
         assert len((p.parent / "judge_cache.jsonl").read_text().splitlines()) == 4
     md = (sweep / "report" / "results.md").read_text()
-    assert "| prompt=chat | 4 |" in md and "| prompt=seed | 4 |" in md
+    assert "| prompt=chat | 4 |" in md and "| prompt=seed | 4 |" in md  # variant=... says nothing more
     assert (sweep / "report" / "report.html").is_file() and (sweep / "report" / "plots" / "geval.png").is_file()
 
 

@@ -13,8 +13,9 @@ from studyllama.config import register
 register()
 VERBS = sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "report")  # report: no model (tests/evaluation)
 GROUP_OPTIONS = sorted((p.parent.name, p.stem) for p in CONF_DIR.glob("*/*.yaml")
-                       if p.parent.name not in ("experiment", "hydra"))
+                       if p.parent.name not in ("experiment", "hydra", "variant"))  # _global_ packages: below
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+VARIANTS = sorted(p.stem for p in (CONF_DIR / "variant").glob("*.yaml"))
 
 
 def _compose(verb, overrides=()):
@@ -37,6 +38,12 @@ def test_every_group_option_composes(group, option):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes(experiment):
     _compose("eval", [f"experiment={experiment}"])  # eval.yaml has `experiment: null` in its defaults
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_ablation_cell_composes_to_the_method_and_prompt_it_names(variant):
+    cfg = _compose("eval", [f"variant={variant}"])
+    assert variant.removesuffix("_rp") == f"{cfg.method.name}_{cfg.prompt.name}"
 
 
 def test_typo_in_key_fails_naming_the_key():

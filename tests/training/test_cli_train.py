@@ -43,3 +43,28 @@ def test_train_debug_then_eval_the_adapter(qa_corpus, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["method"] == "lora"
 
+
+
+def test_eval_train_first_trains_once_then_reuses_the_run(qa_corpus, tmp_path):
+    """An ablation cell: `eval method=lora eval.train_first=true` trains into <run>/train, then evaluates;
+    a rerun reuses the finished training; a run folder of other train settings is refused."""
+    out = tmp_path / "cell"
+    args = ["eval", "model=tiny_random", "method=lora", "prompt=seed", "train=debug", "eval.train_first=true",
+            f"data.path={qa_corpus}", "data.split=dev", "eval.max_new_tokens=8", "eval.progress=false",
+            "eval.bootstrap_resamples=10", "judge=none", f"hydra.run.dir={out}"]
+    r = run_cli(args, tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "train" / "train_summary.json").read_text())
+    assert summary["steps"] == 4 and summary["train_fingerprint"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "lora" and metrics["n"] == 2
+    weights = (out / "train" / "best" / "adapter_model.safetensors").read_bytes()
+
+    r = run_cli(args, tmp_path)  # rerun: nothing trained, answers reused
+    assert r.returncode == 0, r.stderr
+    log = (out / "eval.log").read_text()
+    assert "reusing the finished run" in log and "2 reused from" in log
+    assert (out / "train" / "best" / "adapter_model.safetensors").read_bytes() == weights
+
+    r = run_cli([*args, "train.lr=0.5"], tmp_path)
+    assert r.returncode != 0 and "holds a training run of other settings" in r.stderr

@@ -147,3 +147,31 @@ def test_packed_batching_is_refused_for_prompt_tuning(setup, tmp_path):
     model = apply_peft(model, peft="prompt_tuning", num_virtual_tokens=4)
     with pytest.raises(ValueError, match="packed"):
         fit(model, tok, train, dev, out_dir=tmp_path, **{**FAST, "batching": "packed"})
+
+
+def test_dev_answers_from_the_merged_copy_equal_the_lora_models(setup):
+    """MergedCopy answers exactly as the LoRA model does, and a refresh after a step tracks the new weights."""
+    from training.dev_eval import MergedCopy, greedy_answers
+
+    model, tok, train, dev = setup
+    model = apply_peft(model, lora_dropout=0.0, **LORA)
+    assert MergedCopy.applies(model) and not MergedCopy.applies(model.get_base_model())
+    with torch.no_grad():  # LoRA B starts at zero; make the adapter matter
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    kw = dict(max_new_tokens=12, batch_size=2, eos_token_id=eos_token_id(tok, model), pad_token_id=0,
+              device=torch.device("cpu"), autocast=nullcontext)
+    prompts = [e.prompt_ids for e in train]
+    merged = MergedCopy()
+    copy_model = merged.refresh(model)
+    assert not hasattr(copy_model, "peft_config")
+    assert greedy_answers(copy_model, tok, prompts, **kw) == greedy_answers(model, tok, prompts, **kw)
+    before = greedy_answers(copy_model, tok, prompts, **kw)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    assert merged.refresh(model) is copy_model  # updated in place
+    assert greedy_answers(copy_model, tok, prompts, **kw) == greedy_answers(model, tok, prompts, **kw)
+    assert greedy_answers(copy_model, tok, prompts, **kw) != before  # the refresh changed the answers
