@@ -208,7 +208,7 @@ def naive_loop(model, examples, pad_id: int, args, *, checkpointing: bool) -> di
     try:
         return timed(step, args.steps, args.warmup, device)
     finally:
-        del opt
+        opt.state.clear()  # free the optimizer state before the next loop
         torch.cuda.empty_cache() if cuda else None
 
 
@@ -244,7 +244,7 @@ def ours_loop(model, examples, pad_id: int, args, *, checkpointing: bool) -> dic
     try:
         return timed(step, args.steps, args.warmup, acc.device)
     finally:
-        del opt
+        opt.state.clear()  # free the optimizer state before the next loop
         torch.cuda.empty_cache() if acc.device.type == "cuda" else None
 
 

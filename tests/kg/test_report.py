@@ -1,10 +1,7 @@
-import networkx as nx
-import pytest
-
 from kg.corpus import QARecord
 from kg.linking import EntityLinker
 from kg.report import evidence_stats, format_report, graph_stats, linking_scores, quality_report
-from kg.retrieval import Evidence, MindMapRetriever
+from kg.retrieval import MindMapRetriever
 from tests.kg.conftest import ONE_HOT, four_node_graph
 
 
