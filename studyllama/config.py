@@ -110,6 +110,10 @@ class EvalConfig:
     # dev-set selection) into <run>/train, then evaluated: one job per ablation cell. A rerun reuses a
     # finished training and resumes an interrupted one.
     train_first: bool = False
+    # Where train_first trains: None: <run>/train. A folder shared by several runs (the ablation uses
+    # ${hydra:sweep.dir}/trainings) holds one training per training fingerprint, so cells that differ only in
+    # how they evaluate (e.g. a repetition penalty) share one; a job waits for a training another job is running.
+    train_dir: Optional[str] = None
 
 
 @dataclass

@@ -28,7 +28,7 @@ from studyllama import CONF_DIR
 from studyllama.builders import (build_graph_condition, build_graph_prompts, build_judge, build_model, build_prompts,
                                  build_records, build_subgraphs, model_fingerprint, seed_everything)
 from studyllama.config import config_hash
-from studyllama.recipes.train import train_first
+from studyllama.recipes.train import train_fingerprint, train_first
 from training.dev_eval import MergedCopy
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,8 @@ def answer_and_score(model, tok, records, prompt_cfg, cfg, out_dir: Path, judge=
 
     summary = aggregate(rows, list(scores), n_resamples=ev.bootstrap_resamples, level=ev.ci_level, seed=cfg.seed)
     summary.update(
-        n=len(rows), model=cfg.model.name, method=cfg.method.name, prompt=prompt_cfg.name, data=cfg.data.name,
+        n=len(rows), model=cfg.model.name, method=cfg.method.name, adapter=cfg.method.get("adapter"),
+        prompt=prompt_cfg.name, data=cfg.data.name,
         split=cfg.data.split, config_hash=config_hash(cfg), ci_level=ev.ci_level,
         sacrebleu=corpus_sacrebleu(answers, refs) if ev.sacrebleu else None,
         generation=dict(wall_s=round(wall, 2), new_tokens=new_tokens, answers_generated=len(todo),
@@ -156,7 +157,8 @@ def main(cfg: DictConfig) -> dict:
     seed_everything(cfg.seed)
     if cfg.eval.train_first and trains(cfg.method) and not cfg.method.adapter:
         log.info("step 1/5 train first (eval.train_first=true, train=%s)", cfg.train.name)
-        cfg.method.adapter = str(train_first(cfg, out_dir / "train"))
+        train_dir = (Path(cfg.eval.train_dir) / train_fingerprint(cfg) if cfg.eval.train_dir else out_dir / "train")
+        cfg.method.adapter = str(train_first(cfg, train_dir))
         gc.collect()
         torch.cuda.empty_cache() if torch.cuda.is_available() else None
         seed_everything(cfg.seed)

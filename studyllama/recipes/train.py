@@ -103,8 +103,18 @@ def train_first(cfg, out_dir: Path) -> Path:
     """``eval.train_first``: the best adapter of this config's training in ``out_dir``, training it first.
 
     A finished run (``train_summary.json`` with the same :func:`train_fingerprint`) is reused; an
-    interrupted one (``checkpoint/``) resumes; a finished run of other settings is an error.
+    interrupted one (``checkpoint/``) resumes; a finished run of other settings is an error. A lock
+    file beside ``out_dir`` makes a second process wait for a training in progress, then reuse it.
     """
+    import fcntl
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir.parent / f"{out_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (or the process dies)
+        return _train_first(cfg, out_dir)
+
+
+def _train_first(cfg, out_dir: Path) -> Path:
     summary = out_dir / "train_summary.json"
     fp = train_fingerprint(cfg)
     if summary.is_file():

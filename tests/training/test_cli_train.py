@@ -68,3 +68,22 @@ def test_eval_train_first_trains_once_then_reuses_the_run(qa_corpus, tmp_path):
 
     r = run_cli([*args, "train.lr=0.5"], tmp_path)
     assert r.returncode != 0 and "holds a training run of other settings" in r.stderr
+
+
+def test_cells_that_only_evaluate_differently_share_one_training(qa_corpus, tmp_path):
+    """eval.train_dir: a second cell with the same training settings (here: another repetition penalty)
+    reuses the first cell's training instead of training again."""
+    trainings = tmp_path / "trainings"
+    base = ["eval", "model=tiny_random", "method=lora", "prompt=seed", "train=debug", "eval.train_first=true",
+            f"eval.train_dir={trainings}", f"data.path={qa_corpus}", "data.split=dev", "eval.max_new_tokens=8",
+            "eval.progress=false", "eval.bootstrap_resamples=10", "judge=none"]
+    r = run_cli([*base, f"hydra.run.dir={tmp_path / 'a'}"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    (run,) = [p for p in trainings.iterdir() if p.is_dir()]
+    assert (run / "train_summary.json").is_file() and not (tmp_path / "a" / "train").exists()
+    r = run_cli([*base, "eval.repetition_penalty=1.5", f"hydra.run.dir={tmp_path / 'b'}"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "reusing the finished run" in (tmp_path / "b" / "eval.log").read_text()
+    a, b = (json.loads((tmp_path / x / "metrics.json").read_text()) for x in ("a", "b"))
+    assert a["adapter"] == b["adapter"] == str(run / "best")
+    assert [p.name for p in trainings.iterdir() if p.is_dir()] == [run.name]
