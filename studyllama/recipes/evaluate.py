@@ -151,28 +151,42 @@ def trains(method) -> bool:
     return bool(method.peft or method.get("llama_adapter"))
 
 
+def train_for_eval(cfg, out_dir: Path) -> Path:
+    """The best adapter of ``cfg``'s training, trained first if needed, in ``eval.train_dir`` (shared,
+    one folder per training fingerprint) or ``<out_dir>/train``."""
+    train_dir = Path(cfg.eval.train_dir) / train_fingerprint(cfg) if cfg.eval.train_dir else out_dir / "train"
+    best = train_first(cfg, train_dir)
+    gc.collect()  # the training model goes before the evaluated one loads
+    torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    seed_everything(cfg.seed)
+    return best
+
+
+def ready_to_generate(model, cfg):
+    """LoRA on an unquantized base is merged into the base weights (the same function, plain decoding steps);
+    a LLaMA-Adapter decodes with a dynamic KV cache (its per-batch conditioning is not compiled)."""
+    if MergedCopy.applies(model):
+        model = model.merge_and_unload()
+        log.info("adapter: LoRA merged into the base weights for generation")
+    if cfg.method.get("llama_adapter") and cfg.eval.cache_implementation:
+        log.warning("eval.cache_implementation=%s: not used with method=%s; decoding with a dynamic KV cache",
+                    cfg.eval.cache_implementation, cfg.method.name)
+        cfg.eval.cache_implementation = None
+    return model
+
+
 def main(cfg: DictConfig) -> dict:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     log.info("step 1/5 seed=%d, outputs in %s", cfg.seed, out_dir)
     seed_everything(cfg.seed)
     if cfg.eval.train_first and trains(cfg.method) and not cfg.method.adapter:
         log.info("step 1/5 train first (eval.train_first=true, train=%s)", cfg.train.name)
-        train_dir = (Path(cfg.eval.train_dir) / train_fingerprint(cfg) if cfg.eval.train_dir else out_dir / "train")
-        cfg.method.adapter = str(train_first(cfg, train_dir))
-        gc.collect()
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
-        seed_everything(cfg.seed)
+        cfg.method.adapter = str(train_for_eval(cfg, out_dir))
     log.info("step 2/5 data")
     records = build_records(cfg.data, cfg.eval)
     log.info("step 3/5 model")
     model, tok = build_model(cfg.model, cfg.seed, cfg.method, prompt_name=cfg.prompt.name)
-    if MergedCopy.applies(model):  # LoRA on an unquantized base: merged weights, the same function, plain decoding
-        model = model.merge_and_unload()
-        log.info("adapter: LoRA merged into the base weights for generation")
-    if cfg.method.get("llama_adapter") and cfg.eval.cache_implementation:
-        log.warning("eval.cache_implementation=%s: not used with method=%s (its per-batch conditioning is not "
-                    "compiled); decoding with a dynamic KV cache", cfg.eval.cache_implementation, cfg.method.name)
-        cfg.eval.cache_implementation = None
+    model = ready_to_generate(model, cfg)
     condition = None
     if cfg.method.get("graph"):  # adapter_gnn: each question's subgraph conditions the adapter
         condition = build_graph_condition(model, build_subgraphs(records, cfg.kg, cfg.data))
