@@ -111,6 +111,11 @@ def _device(device: str) -> str:
     return device
 
 
+def trains(method) -> bool:
+    """Whether ``method`` has weights of its own to train (peft adapters, LLaMA-Adapter); zero_shot has none."""
+    return bool(method.peft or method.get("llama_adapter"))
+
+
 def build_model(m, seed: int = 0, method=None, *, training: bool = False, prompt_name: str | None = None):
     """Load the base model; quantize it for ``method.quantize_base``; load ``method.adapter`` onto it.
 
@@ -124,7 +129,7 @@ def build_model(m, seed: int = 0, method=None, *, training: bool = False, prompt
     if quantize and m.source == "tiny_random":
         bnb_config()  # on CPU this raises the clear "needs a CUDA GPU" error first
         raise ModelLoadError("model=tiny_random has no 4-bit form; use method=lora with it")
-    if method is not None and (method.peft or method.get("llama_adapter")) and not training and not method.adapter:
+    if method is not None and trains(method) and not training and not method.adapter:
         raise ValueError(f"method={method.name} evaluates a trained adapter: set method.adapter=<run>/best "
                          "(written by `studyllama train`), or eval.train_first=true to train one first, "
                          "or use method=zero_shot")

@@ -94,15 +94,17 @@ class EvalConfig:
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
-    repetition_penalty: float = 1.0  # > 1 divides the logits of tokens already in the text (Keskar et al., 2019); 1: off
+    # > 1 lowers the logits of tokens already in the text (Keskar et al., 2019); 1.0: off
+    repetition_penalty: float = 1.0
     metrics: List[str] = field(default_factory=lambda: ["rouge", "rouge_score", "bleu"])
     sacrebleu: bool = True
     bootstrap_resamples: int = 1000
     ci_level: float = 0.95
     resume: bool = True
     progress: bool = True
-    cache_implementation: Optional[str] = None  # "static": preallocated KV cache + compiled decoding (GPU, big batches;
-    # not for method=adapter|adapter_gnn, whose per-batch conditioning is not compiled: they decode with a dynamic cache)
+    # "static": preallocated KV cache + compiled decoding (GPU, big batches); method=adapter|adapter_gnn decode
+    # with a dynamic cache regardless (their per-batch conditioning is not compiled)
+    cache_implementation: Optional[str] = None
     judge_prompt: str = "geval_rubric"  # conf/judge/prompts/<name>.txt (geval_criteria | geval_rubric) or a file path
     judge_cache: Optional[str] = None  # default <run dir>/judge_cache.jsonl; one shared file reuses verdicts across runs
     bertscore_model: Optional[str] = None  # local encoder folder for `bertscore`; None: the embedded MiniLM

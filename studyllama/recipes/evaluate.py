@@ -26,7 +26,7 @@ from evaluation.summary import aggregate, format_table
 from kg.io import append_jsonl, atomic_write_json, atomic_write_jsonl, read_jsonl_tolerant
 from studyllama import CONF_DIR
 from studyllama.builders import (build_graph_condition, build_graph_prompts, build_judge, build_model, build_prompts,
-                                 build_records, build_subgraphs, model_fingerprint, seed_everything)
+                                 build_records, build_subgraphs, model_fingerprint, seed_everything, trains)
 from studyllama.config import config_hash
 from studyllama.recipes.train import train_fingerprint, train_first
 from training.dev_eval import MergedCopy
@@ -145,10 +145,6 @@ def answer_and_score(model, tok, records, prompt_cfg, cfg, out_dir: Path, judge=
     )
     atomic_write_json(out_dir / "metrics.json", summary)
     return summary
-
-
-def trains(method) -> bool:
-    return bool(method.peft or method.get("llama_adapter"))
 
 
 def train_for_eval(cfg, out_dir: Path) -> Path:

@@ -35,15 +35,6 @@ def answer_losses(model, tok, examples, graph_of):
                                   autocast=nullcontext, condition=condition) for e in examples])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """See tests/models/conftest.py: one intra-op thread is much faster for tiny tensors on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_trained_adapter_gnn_answers_by_its_subgraph(tiny_fresh, tmp_path):
     model, tok = tiny_fresh
     torch.manual_seed(0)
