@@ -55,8 +55,8 @@ bench)  # each GPU does one thing at a time; the two GPUs work in parallel
   # GPU 0: training benchmark, SmolLM2 + LoRA on the real train split, then the 7B shape under QLoRA
   CUDA_VISIBLE_DEVICES=0 step 100 python3 bench/train_bench.py --case smollm2 --steps 10 --batch-size 32 \
     --ours-micro-batch 32 --out /tmp/bench/train_bench_smollm2.json
-  CUDA_VISIBLE_DEVICES=0 step 190 python3 bench/train_bench.py --case llama7b --steps 8 --batch-size 16 \
-    --ours-micro-batch 16 --cache-dir /dev/shm/l7 --out /tmp/bench/train_bench_llama7b.json
+  CUDA_VISIBLE_DEVICES=0 step 200 python3 bench/train_bench.py --case llama7b --steps 16 --warmup 4 --batch-size 16 \
+    --ours-micro-batch 16 --ours-compile --cache-dir /dev/shm/l7 --out /tmp/bench/train_bench_llama7b.json
   wait
   tail -3 /tmp/bench/gen.log
   # Data parallel on both GPUs through accelerate, against the same 12 steps on one GPU

@@ -9,8 +9,12 @@ Two cases, each timed in the same run for both loops on the same model object:
 
 naive: HF + peft as a tutorial writes it: random-order micro-batches padded to the longest example
 (``--naive-padding max_length``: to ``--max-len``), ``model(**batch).loss / accum`` backward, torch
-AdamW, bf16 autocast. ours: ``training.loop.optimizer_step`` on ``training.data`` batches
-(length-grouped or packed), per-token loss over the step, the configured optimizer.
+AdamW, bf16 autocast; under QLoRA, peft's ``prepare_model_for_kbit_training`` (frozen weights in
+fp32, gradient checkpointing). ours: ``training.loop.optimizer_step`` on ``training.data`` batches
+(length-grouped or packed), per-token loss over the step, the configured optimizer, frozen weights
+in bf16 (``method.fp32_frozen=false``) and fused LoRA layers (``train.fused_lora``) or, with
+``--ours-compile``, compiled decoder layers instead (``train.compile``). The naive loop runs first; the
+frozen weights are cast back to bf16 (lossless: they were bf16) before ours.
 
 Reported per loop: tokens/s (non-padding tokens, timed after ``--warmup`` steps, CUDA-synchronized),
 MFU = 4 x N x tokens/s / peak, with N all model parameters (4-bit ones counted unpacked) and peak
@@ -57,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-len", type=int, default=1024, help="max_length padding; longer examples dropped")
     p.add_argument("--ours-batching", choices=["grouped", "packed"], default="grouped")
     p.add_argument("--ours-checkpointing", action="store_true", help="ours: gradient checkpointing")
+    p.add_argument("--ours-compile", action="store_true", help="ours: train.compile (compiled decoder layers)")
+    p.add_argument("--ours-unfused", action="store_true", help="ours: train.fused_lora=false (peft's LoRA forward)")
     p.add_argument("--naive-checkpointing", action="store_true",
                    help="naive: gradient checkpointing (peft's prepare_model_for_kbit_training turns it on "
                         "for QLoRA by default, so llama7b's naive loop always uses it)")
@@ -86,6 +92,14 @@ def lora_model(model, *, quantized: bool, checkpointing: bool):
 
     method = load_group_option("method", "qlora" if quantized else "lora")
     return build_peft(model, method, gradient_checkpointing=checkpointing)
+
+
+def cast_frozen(model, dtype: torch.dtype) -> None:
+    """Cast the frozen floating-point weights (not the 4-bit ones) to ``dtype``, as peft's
+    ``prepare_model_for_kbit_training`` does for fp32."""
+    for p in model.parameters():
+        if not p.requires_grad and p.is_floating_point() and p.__class__.__name__ != "Params4bit":
+            p.data = p.data.to(dtype)
 
 
 def set_checkpointing(model, on: bool) -> None:
@@ -178,9 +192,11 @@ def timed(step_fn, steps: int, warmup: int, device) -> dict:
     return dict(tokens=tokens, seconds=seconds, tokens_per_s=tokens / seconds, peak_mem_gib=peak)
 
 
-def naive_loop(model, examples, pad_id: int, args, *, checkpointing: bool) -> dict:
+def naive_loop(model, examples, pad_id: int, args, *, checkpointing: bool, quantized: bool) -> dict:
     """HF + peft as commonly written: random padded micro-batches, mean loss / accum, AdamW."""
     set_checkpointing(model, checkpointing)
+    if quantized:
+        cast_frozen(model, torch.float32)
     device = next(model.parameters()).device
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     accum = args.batch_size // args.naive_micro_batch
@@ -209,6 +225,8 @@ def naive_loop(model, examples, pad_id: int, args, *, checkpointing: bool) -> di
         return timed(step, args.steps, args.warmup, device)
     finally:
         opt.state.clear()  # free the optimizer state before the next loop
+        if quantized:
+            cast_frozen(model, torch.bfloat16)
         torch.cuda.empty_cache() if cuda else None
 
 
@@ -222,10 +240,16 @@ def _pad_to(batch: dict, width: int, pad_id: int) -> dict:
 
 def ours_loop(model, examples, pad_id: int, args, *, checkpointing: bool) -> dict:
     """``training.loop.optimizer_step`` on grouped or packed micro-batches."""
+    from training.compile import compile_layers
+    from training.fused_lora import fuse_lora
     from training.loop import accumulation_steps, make_accelerator, optimizer_step
     from training.optim import build_optimizer, build_scheduler
 
     set_checkpointing(model, checkpointing)
+    if args.ours_compile:  # as studyllama.recipes.train: compiled layers replace the fused LoRA steps
+        compile_layers(model)
+    elif not args.ours_unfused:
+        fuse_lora(model)
     acc = make_accelerator("auto")
     opt = build_optimizer(model.parameters(), name=args.optimizer, lr=2e-4)
     sched = build_scheduler(opt, schedule="constant", total_steps=args.steps + args.warmup)
@@ -262,7 +286,8 @@ def run_case(name: str, args, peak: float | None) -> dict:
     n_params = parameter_report(model)["total"]
     naive_ckpt = args.naive_checkpointing or (name == "llama7b" and not args.smoke)
     results = dict(case=name, params=n_params, examples=len(examples),
-                   naive=naive_loop(model, examples, pad_id, args, checkpointing=naive_ckpt),
+                   naive=naive_loop(model, examples, pad_id, args, checkpointing=naive_ckpt,
+                                    quantized=name == "llama7b" and not args.smoke),
                    ours=ours_loop(model, examples, pad_id, args, checkpointing=args.ours_checkpointing))
     for loop in ("naive", "ours"):
         r = results[loop]
@@ -271,7 +296,9 @@ def run_case(name: str, args, peak: float | None) -> dict:
     results["settings"] = dict(naive=dict(micro_batch=args.naive_micro_batch, padding=args.naive_padding,
                                           checkpointing=naive_ckpt),
                                ours=dict(micro_batch=args.ours_micro_batch, batching=args.ours_batching,
-                                         checkpointing=args.ours_checkpointing, optimizer=args.optimizer),
+                                         checkpointing=args.ours_checkpointing, optimizer=args.optimizer,
+                                         fused_lora=not (args.ours_unfused or args.ours_compile),
+                                         compile=args.ours_compile),
                                batch_size=args.batch_size, steps=args.steps, warmup=args.warmup)
     del model
     return results

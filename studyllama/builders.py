@@ -163,7 +163,7 @@ def build_peft(model, method, *, gradient_checkpointing: bool = False):
         model, peft=method.peft, r=method.r, lora_alpha=method.lora_alpha, lora_dropout=method.lora_dropout,
         target_modules=list(method.target_modules), num_virtual_tokens=method.num_virtual_tokens,
         prompt_tuning_init=method.prompt_tuning_init, quantized=method.quantize_base,
-        gradient_checkpointing=gradient_checkpointing)
+        fp32_frozen=method.fp32_frozen, gradient_checkpointing=gradient_checkpointing)
 
 
 def build_llama_adapter(model, method, *, gradient_checkpointing: bool = False):

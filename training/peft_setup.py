@@ -4,7 +4,10 @@ Wraps Hugging Face peft (https://github.com/huggingface/peft) rather than re-imp
 
 - LoRA (Hu et al., 2021, https://arxiv.org/abs/2106.09685): ``peft.LoraConfig``.
 - QLoRA (Dettmers et al., 2023, https://arxiv.org/abs/2305.14314): the same LoRA on a 4-bit
-  NF4 base, after ``peft.prepare_model_for_kbit_training`` (norms in fp32, input grads on).
+  NF4 base. The frozen bf16 weights (norms, embeddings, lm_head) stay bf16 by default: every
+  layer they feed computes in bf16 anyway, and peft's ``prepare_model_for_kbit_training``, which
+  casts them to fp32 (``fp32_frozen=True``), makes the whole residual stream fp32, doubling the
+  bytes each element-wise step moves.
 - Prompt tuning (Lester et al., 2021, https://arxiv.org/abs/2104.08691): ``peft.PromptTuningConfig``.
 
 Adapters are saved as ``adapter_model.safetensors`` + ``adapter_config.json`` holding the adapter
@@ -32,7 +35,7 @@ META_FILE = "studyllama.json"  # what the adapter was trained on (model, prompt,
 
 def apply_peft(model, *, peft: str, r: int = 0, lora_alpha: int = 0, lora_dropout: float = 0.0,
                target_modules: Sequence[str] = (), num_virtual_tokens: int = 0,
-               prompt_tuning_init: str = "SAMPLE_VOCAB", quantized: bool = False,
+               prompt_tuning_init: str = "SAMPLE_VOCAB", quantized: bool = False, fp32_frozen: bool = False,
                gradient_checkpointing: bool = False):
     """Freeze ``model`` and wrap it with a trainable adapter.
 
@@ -41,7 +44,9 @@ def apply_peft(model, *, peft: str, r: int = 0, lora_alpha: int = 0, lora_dropou
         r, lora_alpha, lora_dropout, target_modules: ``peft.LoraConfig`` arguments (lora).
         num_virtual_tokens, prompt_tuning_init: ``peft.PromptTuningConfig`` arguments
             (prompt_tuning); init ``SAMPLE_VOCAB`` (default) or ``RANDOM``.
-        quantized: the base is 4-bit (QLoRA): run ``prepare_model_for_kbit_training`` first.
+        quantized: the base is 4-bit (QLoRA).
+        fp32_frozen: quantized only: cast the frozen bf16/fp16 weights to fp32 first, as peft's
+            ``prepare_model_for_kbit_training`` (and the QLoRA paper's code) does. Default False.
         gradient_checkpointing: recompute activations in the backward pass (non-reentrant,
             so no input-grad hooks are needed). Default False.
 
@@ -51,13 +56,15 @@ def apply_peft(model, *, peft: str, r: int = 0, lora_alpha: int = 0, lora_dropou
     from peft import LoraConfig, PromptTuningConfig, get_peft_model, prepare_model_for_kbit_training
 
     ckpt_kwargs = {"use_reentrant": False}
-    if quantized:
+    if quantized and fp32_frozen:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
                                                 gradient_checkpointing_kwargs=ckpt_kwargs)
-    elif gradient_checkpointing and hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs=ckpt_kwargs)
-    elif gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
+    else:  # for a 4-bit base, what prepare_model_for_kbit_training does, less the fp32 cast
+        model.requires_grad_(False)
+        if gradient_checkpointing and hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=ckpt_kwargs)
+        elif gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
     if peft == "lora":
         if r <= 0 or lora_alpha <= 0 or not target_modules:
             raise ValueError("method.peft=lora needs method.r > 0, method.lora_alpha > 0 and method.target_modules")

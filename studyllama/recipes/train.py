@@ -27,8 +27,10 @@ from studyllama.builders import (build_graph_condition, build_graph_prompts, bui
                                  build_peft, build_prompts, build_split, build_subgraphs, seed_everything)
 from studyllama.config import config_hash
 from training.checkpoint import has_checkpoint
+from training.compile import compile_layers
 from training.data import build_examples, eos_token_id
 from training.export import merge_adapter
+from training.fused_lora import fuse_lora
 from training.loop import fit
 from training.peft_setup import format_report, parameter_report
 
@@ -62,7 +64,14 @@ def attach_adapter(model, cfg):
         params = parameter_report(model)
         log.info("adapter: %s", format_report(params))
         print(format_report(params))
+        if tr.compile:  # fuses LoRA's element-wise work itself, faster than with fused_lora's opaque steps
+            compile_layers(model)
+        elif tr.fused_lora:
+            fuse_lora(model)
         return model, params, None
+    if tr.compile:
+        raise ValueError(f"train.compile: method={cfg.method.name} patches the decoder layers, which the compiled "
+                         "path does not cover; set train.compile=false")
     if tr.export_merged:
         raise ValueError("train.export_merged: LLaMA-Adapter's prompts and gates can't be merged into the base "
                          "weights; evaluate with method.adapter=<run>/best instead")
@@ -91,7 +100,7 @@ def train_fingerprint(cfg) -> str:
     for key in ("device", "cache_dir"):
         model.pop(key, None)
     train = OmegaConf.to_container(cfg.train, resolve=True)
-    for key in ("resume", "log_every_steps", "export_merged"):
+    for key in ("resume", "log_every_steps", "export_merged", "fused_lora", "compile"):  # speed, not results
         train.pop(key, None)
     parts = dict(model=model, method=method, prompt=OmegaConf.to_container(cfg.prompt, resolve=True),
                  data=OmegaConf.to_container(cfg.data, resolve=True), train=train,

@@ -73,3 +73,19 @@ def test_typo_inside_a_group_file_fails(tmp_path):
 def test_data_paths_resolve_to_the_repository():
     cfg = _compose("eval")
     assert Path(cfg.data.path) == CONF_DIR.parent / "data" / "corpus"
+
+
+def test_speed_settings_leave_the_training_fingerprint_alone():
+    from studyllama.recipes.train import train_fingerprint
+
+    base = train_fingerprint(_compose("train", ["method=lora"]))
+    assert train_fingerprint(_compose("train", ["method=lora", "train.compile=true", "train.fused_lora=false"])) == base
+    assert train_fingerprint(_compose("train", ["method=lora", "train.lr=1e-3"])) != base
+
+
+def test_compile_refuses_the_llama_adapter_naming_the_key():
+    from studyllama.recipes.train import attach_adapter
+
+    cfg = _compose("train", ["method=adapter", "train.compile=true"])
+    with pytest.raises(ValueError, match="train.compile=false"):
+        attach_adapter(object(), cfg)

@@ -41,3 +41,15 @@ def test_peak_lookup(bench):
     assert bench.peak_flops("NVIDIA H100 PCIe", None) == pytest.approx(756e12)
     assert bench.peak_flops("NVIDIA H200", None) == pytest.approx(989.4e12)
     assert bench.peak_flops("Some GPU", None) is None
+
+
+def test_qlora_variants_without_cuda_say_so(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("CPU-only behaviour")
+    spec = importlib.util.spec_from_file_location("qlora_mfu", ROOT / "bench" / "qlora_mfu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--variants", "bf16"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+    assert module.group_of("void kDequantizeBlockwise<__nv_bfloat16>") == "dequant 4-bit"
+    assert module.group_of("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_NNT") == "matmul"
