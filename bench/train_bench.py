@@ -240,16 +240,12 @@ def _pad_to(batch: dict, width: int, pad_id: int) -> dict:
 
 def ours_loop(model, examples, pad_id: int, args, *, checkpointing: bool) -> dict:
     """``training.loop.optimizer_step`` on grouped or packed micro-batches."""
-    from training.compile import compile_layers
-    from training.fused_lora import fuse_lora
+    from training.compile import speed_up
     from training.loop import accumulation_steps, make_accelerator, optimizer_step
     from training.optim import build_optimizer, build_scheduler
 
     set_checkpointing(model, checkpointing)
-    if args.ours_compile:  # as studyllama.recipes.train: compiled layers replace the fused LoRA steps
-        compile_layers(model)
-    elif not args.ours_unfused:
-        fuse_lora(model)
+    speed_up(model, compile=args.ours_compile, fused_lora=not args.ours_unfused)  # as studyllama.recipes.train
     acc = make_accelerator("auto")
     opt = build_optimizer(model.parameters(), name=args.optimizer, lr=2e-4)
     sched = build_scheduler(opt, schedule="constant", total_steps=args.steps + args.warmup)

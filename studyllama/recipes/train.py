@@ -27,10 +27,9 @@ from studyllama.builders import (build_graph_condition, build_graph_prompts, bui
                                  build_peft, build_prompts, build_split, build_subgraphs, seed_everything)
 from studyllama.config import config_hash
 from training.checkpoint import has_checkpoint
-from training.compile import compile_layers
+from training.compile import speed_up
 from training.data import build_examples, eos_token_id
 from training.export import merge_adapter
-from training.fused_lora import fuse_lora
 from training.loop import fit
 from training.peft_setup import format_report, parameter_report
 
@@ -64,10 +63,7 @@ def attach_adapter(model, cfg):
         params = parameter_report(model)
         log.info("adapter: %s", format_report(params))
         print(format_report(params))
-        if tr.compile:  # fuses LoRA's element-wise work itself, faster than with fused_lora's opaque steps
-            compile_layers(model)
-        elif tr.fused_lora:
-            fuse_lora(model)
+        speed_up(model, compile=tr.compile, fused_lora=tr.fused_lora)
         return model, params, None
     if tr.compile:
         raise ValueError(f"train.compile: method={cfg.method.name} patches the decoder layers, which the compiled "

@@ -36,3 +36,26 @@ def tiny_fresh():
     from models.loading import load_model
 
     return load_model("tiny_random", device="cpu")
+
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"]
+
+
+def random_lora(model, *, dropout: float = 0.0, b_std: float = 0.1, seed: int = 0):
+    """``model`` with an r=4 LoRA on every projection and lm_head, its B drawn from N(0, b_std):
+    peft starts B at zero, which would hide a wrong A gradient."""
+    from training.peft_setup import apply_peft
+
+    model = apply_peft(model, peft="lora", r=4, lora_alpha=8, lora_dropout=dropout, target_modules=LORA_TARGETS)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, b_std, generator=torch.Generator().manual_seed(seed))
+    return model
+
+
+def loss_and_grads(model, ids):
+    """One backward pass of the language-model loss on ``ids``: the loss and every trainable gradient."""
+    model.zero_grad(set_to_none=True)
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}

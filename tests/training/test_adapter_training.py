@@ -7,7 +7,6 @@ answer a lower loss under its own graph than under the other one: the graph flow
 
 from contextlib import nullcontext
 
-import pytest
 import torch
 
 from models.adapter_gnn import build_adapter, load_adapter

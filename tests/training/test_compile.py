@@ -3,27 +3,9 @@ import copy
 import pytest
 import torch
 
-from training.compile import compile_layers
+from tests.training.conftest import loss_and_grads, random_lora
+from training.compile import compile_layers, speed_up
 from training.fused_lora import fuse_lora
-from training.peft_setup import apply_peft
-
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"]
-
-
-def lora(tiny_fresh):
-    model, _ = tiny_fresh
-    model = apply_peft(model, peft="lora", r=4, lora_alpha=8, lora_dropout=0.0, target_modules=TARGETS)
-    for n, p in model.named_parameters():
-        if "lora_B" in n:  # peft starts B at zero, which would hide a wrong A gradient
-            p.data.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
-    return model
-
-
-def loss_and_grads(model, ids):
-    model.zero_grad(set_to_none=True)
-    loss = model(input_ids=ids, labels=ids).loss
-    loss.backward()
-    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
 @pytest.mark.parametrize("fused", [False, True])
@@ -35,7 +17,7 @@ def test_compiled_layers_train_as_eager_and_evaluate_eagerly(tiny_fresh, fused):
         return gm.forward
 
     torch._dynamo.reset()
-    eager = lora(tiny_fresh)
+    eager = random_lora(tiny_fresh[0], seed=2)
     model = copy.deepcopy(eager)
     if fused:
         fuse_lora(model)
@@ -59,3 +41,18 @@ def test_compiled_layers_train_as_eager_and_evaluate_eagerly(tiny_fresh, fused):
 def test_compile_names_the_model_it_cannot_handle():
     with pytest.raises(ValueError, match="train.compile=false"):
         compile_layers(torch.nn.Linear(2, 2))
+
+
+def test_compile_replaces_the_fused_lora_steps(tiny_fresh):
+    from peft.tuners.lora import LoraLayer
+
+    def fused_layers(model):
+        return sum("forward" in m.__dict__ for m in model.modules() if isinstance(m, LoraLayer))
+
+    model = random_lora(tiny_fresh[0])
+    layers = 7 * model.config.num_hidden_layers + 1
+    assert speed_up(copy.deepcopy(model), compile=False, fused_lora=False) == "none"
+    fused = copy.deepcopy(model)
+    assert speed_up(fused, compile=False, fused_lora=True) == "fused_lora" and fused_layers(fused) == layers
+    compiled = copy.deepcopy(model)
+    assert speed_up(compiled, compile=True, fused_lora=True) == "compile" and fused_layers(compiled) == 0

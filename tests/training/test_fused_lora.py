@@ -1,10 +1,10 @@
+import copy
+
 import pytest
 import torch
 
+from tests.training.conftest import loss_and_grads, random_lora
 from training.fused_lora import LoraMatmul, fuse_lora
-from training.peft_setup import apply_peft
-
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"]
 
 
 def reference(x, w, bias, a, b, scaling, mask, p):
@@ -37,29 +37,15 @@ def test_lora_matmul_matches_the_unfused_function_and_its_gradients(p):
         assert 0 < int((~mask).sum()) < mask.numel()  # some inputs dropped, some kept
 
 
-def loss_and_grads(model, batch):
-    model.zero_grad(set_to_none=True)
-    loss = model(**batch).loss
-    loss.backward()
-    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
 def test_fused_model_trains_exactly_as_peft(tiny_fresh):
-    import copy
-
     model, _ = tiny_fresh
-    plain = apply_peft(model, peft="lora", r=4, lora_alpha=8, lora_dropout=0.0, target_modules=TARGETS)
-    torch.manual_seed(3)
-    for n, prm in plain.named_parameters():
-        if "lora_B" in n:  # peft starts B at zero, which would hide a wrong A gradient
-            prm.data.normal_(0, 0.1)
+    plain = random_lora(model, seed=3)
     fused = copy.deepcopy(plain)
     layers = model.config.num_hidden_layers
     assert fuse_lora(fused) == 7 * layers + 1  # every projection and lm_head
     ids = torch.randint(3, model.config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
-    batch = dict(input_ids=ids, labels=ids)
-    loss_p, grads_p = loss_and_grads(plain, batch)
-    loss_f, grads_f = loss_and_grads(fused, batch)
+    loss_p, grads_p = loss_and_grads(plain, ids)
+    loss_f, grads_f = loss_and_grads(fused, ids)
     torch.testing.assert_close(loss_f, loss_p, rtol=1e-6, atol=1e-6)
     assert grads_f.keys() == grads_p.keys() and len(grads_p) == 2 * (7 * layers + 1)
     for name in grads_p:
@@ -72,13 +58,8 @@ def test_fused_model_trains_exactly_as_peft(tiny_fresh):
 
 def test_fused_dropout_drops_and_rescales_like_peft(tiny_fresh):
     """With dropout on, the fused model's loss over many draws averages to peft's (same distribution)."""
-    import copy
-
     model, _ = tiny_fresh
-    plain = apply_peft(model, peft="lora", r=4, lora_alpha=8, lora_dropout=0.5, target_modules=TARGETS)
-    for n, prm in plain.named_parameters():
-        if "lora_B" in n:
-            prm.data.normal_(0, 0.5, generator=torch.Generator().manual_seed(4))
+    plain = random_lora(model, dropout=0.5, b_std=0.5, seed=4)
     fused = copy.deepcopy(plain)
     fuse_lora(fused)
     ids = torch.randint(3, model.config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
@@ -95,13 +76,8 @@ def test_fused_dropout_drops_and_rescales_like_peft(tiny_fresh):
 
 
 def test_merged_or_disabled_adapters_fall_back_to_peft(tiny_fresh):
-    import copy
-
     model, _ = tiny_fresh
-    plain = apply_peft(model, peft="lora", r=4, lora_alpha=8, lora_dropout=0.0, target_modules=TARGETS)
-    for n, prm in plain.named_parameters():
-        if "lora_B" in n:
-            prm.data.normal_(0, 0.1, generator=torch.Generator().manual_seed(5))
+    plain = random_lora(model, seed=5)
     fused = copy.deepcopy(plain)
     fuse_lora(fused)
     ids = torch.randint(3, model.config.vocab_size, (1, 7), generator=torch.Generator().manual_seed(1))
